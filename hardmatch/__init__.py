@@ -1,0 +1,21 @@
+"""hardmatch: local-feature matching with the HardNet learned descriptor.
+
+Quick use::
+
+    import hardmatch
+    result = hardmatch.match_pair("a.jpg", "b.jpg", geometry="homography")
+    print(result.num_inliers, result.H)
+
+    sift_like = hardmatch.HardNet_create(nfeatures=8000)  # instead of cv2.SIFT_create()
+    keypoints, descriptors = sift_like.detectAndCompute(gray, None)
+"""
+
+from .config import PRESETS, PipelineConfig
+from .errors import HardmatchError, ImageError, NoModelError, WeightsError
+from .feature2d import HardNet_create, HardNetFeature2D
+from .pipeline import Features, PairResult, Pipeline, match_pair
+
+__version__ = "0.1.0"
+
+__all__ = ["match_pair", "Pipeline", "PairResult", "Features", "PipelineConfig", "PRESETS", "HardNet_create",
+           "HardNetFeature2D", "HardmatchError", "ImageError", "WeightsError", "NoModelError", "__version__"]

@@ -1,0 +1,66 @@
+"""Pipeline configuration and named presets, shared by the CLI and the Python API.
+
+Every option is defined once, here, as a field of :class:`PipelineConfig` with its default and
+help text; the CLI builds its options from these fields, the API takes them as keyword arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from .detect.dog import DEFAULT_MAGNIFICATION
+from .match import DEFAULT_RATIO
+from .weights import DEFAULT_DESCRIPTOR
+
+
+def _opt(default, help: str, choices: tuple | None = None):
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    detector: str = _opt("dog", "keypoint detector", ("dog",))
+    nfeatures: int = _opt(8000, "keep at most this many strongest features per image (0: all)")
+    contrast_threshold: float = _opt(0.03, "DoG contrast threshold (lower: more, weaker features)")
+    upright: bool = _opt(False, "ignore feature orientation (for images without in-plane rotation)")
+    magnification: float = _opt(DEFAULT_MAGNIFICATION, "patch radius = magnification * keypoint size / 2")
+    weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path")
+    device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
+    batch_size: int = _opt(1024, "patches per descriptor batch")
+    matcher: str = _opt("snn", "snn: ratio test, mnn: mutual nearest neighbour, smnn: both", ("snn", "mnn", "smnn"))
+    ratio: float = _opt(DEFAULT_RATIO, "ratio-test threshold (snn, smnn)")
+    geometry: str = _opt("fundamental", "model to verify: homography (planar scene or pure rotation) "
+                                        "or fundamental (any rigid scene)", ("homography", "fundamental"))
+    ransac: str = _opt("degensac", "robust estimator: degensac (pydegensac) or magsac (OpenCV MAGSAC++)",
+                       ("degensac", "magsac"))
+    threshold: float | None = _opt(None, "inlier threshold in pixels (default: 3 for homography, 1 for fundamental)")
+    max_iters: int = _opt(10000, "RANSAC iterations at most")
+    confidence: float = _opt(0.9999, "RANSAC confidence")
+    seed: int = _opt(0, "random seed of the robust estimator")
+    min_inliers: int = _opt(10, "a model with fewer inliers counts as not found")
+
+    def with_options(self, **options) -> "PipelineConfig":
+        """A copy with ``options`` replaced; unknown names raise ``TypeError`` naming them."""
+        names = {f.name for f in fields(self)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise TypeError(f"unknown pipeline option(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return replace(self, **{k: v for k, v in options.items() if v is not None or k == "threshold"})
+
+
+PRESETS: dict[str, PipelineConfig] = {
+    "default": PipelineConfig(),
+    "fast": PipelineConfig(nfeatures=2000, matcher="smnn"),
+}
+
+
+def get_preset(name: str) -> PipelineConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+def option_fields():
+    """The dataclass fields of :class:`PipelineConfig` (for building CLI options)."""
+    return fields(PipelineConfig)

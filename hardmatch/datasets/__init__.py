@@ -1,0 +1,1 @@
+"""Readers for evaluation and training datasets in their native on-disk layouts."""

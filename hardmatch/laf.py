@@ -1,0 +1,140 @@
+"""Local affine frames (LAFs): the one representation of a feature used by every stage.
+
+A LAF is a (2, 3) matrix ``[A | c]``: ``c`` (2,) is the centre in pixel coordinates (OpenCV's
+convention: x to the right, y down, pixel centres at integers) and ``A`` (2, 2) maps the unit
+disc of the canonical patch onto the measurement region in the image::
+
+    x_image = A @ u + c,   u in [-1, 1]^2  (u = (1, 0) is the patch's "right", u = (0, 1) its "down")
+
+A batch is an ``np.ndarray`` of shape (N, 2, 3), float32. This is kornia's LAF layout without
+the batch dimension (kornia: (B, N, 2, 3)), so conversion is a reshape.
+
+Scale convention, written down once: the *radius* of a frame, ``sqrt(|det A|)``, is the
+half-width of the square that becomes the 32x32 patch. A detector keypoint of OpenCV size
+``s`` (diameter, in OpenCV's convention ``s = 2 * sigma`` for SIFT) becomes a frame of radius
+``magnification * s / 2``.
+
+Orientation convention: OpenCV's ``KeyPoint.angle`` (degrees, counter-clockwise as seen on the
+screen, i.e. measured with y pointing up) maps to ``A = r * [[cos t, -sin t], [sin t, cos t]]``
+with ``t = angle`` in radians (the patch's x axis is the image direction ``(cos t, sin t)``),
+the convention under which OpenCV SIFT orientations make patches of a rotated image agree. Rotating an image rotates the patches with it (tested).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+
+def from_center_radius_angle(centers: np.ndarray, radii: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Frames from centres (N, 2), radii (N,) and OpenCV angles in degrees (N,) -> (N, 2, 3)."""
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, 2)
+    radii = np.asarray(radii, dtype=np.float64).reshape(-1)
+    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).reshape(-1))
+    cos, sin = np.cos(theta), np.sin(theta)
+    lafs = np.empty((len(centers), 2, 3), dtype=np.float64)
+    lafs[:, 0, 0] = radii * cos
+    lafs[:, 0, 1] = -radii * sin
+    lafs[:, 1, 0] = radii * sin
+    lafs[:, 1, 1] = radii * cos
+    lafs[:, :, 2] = centers
+    return lafs.astype(np.float32)
+
+
+def from_keypoints(keypoints: Sequence[cv2.KeyPoint], magnification: float, upright: bool = False) -> np.ndarray:
+    """``cv2.KeyPoint`` list -> frames (N, 2, 3). ``upright`` ignores ``kp.angle``."""
+    if len(keypoints) == 0:
+        return np.zeros((0, 2, 3), np.float32)
+    centers = np.array([kp.pt for kp in keypoints], dtype=np.float64)
+    sizes = np.array([kp.size for kp in keypoints], dtype=np.float64)
+    angles = np.zeros(len(keypoints)) if upright else np.array([kp.angle if kp.angle >= 0 else 0.0 for kp in keypoints])
+    return from_center_radius_angle(centers, magnification * sizes / 2.0, angles)
+
+
+def to_keypoints(lafs: np.ndarray, magnification: float, responses: np.ndarray | None = None,
+                 octaves: np.ndarray | None = None) -> list[cv2.KeyPoint]:
+    """Frames (N, 2, 3) -> ``cv2.KeyPoint`` list (centre, size, angle; the affine part is lost)."""
+    lafs = np.asarray(lafs, dtype=np.float64)
+    centers = lafs[:, :, 2]
+    radii = radius(lafs)
+    angles = orientation_deg(lafs)
+    keypoints = []
+    for i in range(len(lafs)):
+        keypoints.append(cv2.KeyPoint(
+            x=float(centers[i, 0]), y=float(centers[i, 1]), size=float(2.0 * radii[i] / magnification),
+            angle=float(angles[i]), response=float(responses[i]) if responses is not None else 0.0,
+            octave=int(octaves[i]) if octaves is not None else 0))
+    return keypoints
+
+
+def radius(lafs: np.ndarray) -> np.ndarray:
+    """Radius ``sqrt(|det A|)`` of each frame: (N, 2, 3) -> (N,)."""
+    a = np.asarray(lafs, dtype=np.float64)
+    return np.sqrt(np.abs(a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0]))
+
+
+def orientation_deg(lafs: np.ndarray) -> np.ndarray:
+    """OpenCV-convention angle in [0, 360) of each frame's first axis: (N, 2, 3) -> (N,)."""
+    a = np.asarray(lafs, dtype=np.float64)
+    return np.rad2deg(np.arctan2(a[:, 1, 0], a[:, 0, 0])) % 360.0
+
+
+def centers(lafs: np.ndarray) -> np.ndarray:
+    """Centres (N, 2) of frames (N, 2, 3)."""
+    return np.asarray(lafs)[:, :, 2]
+
+
+def scale(lafs: np.ndarray, factor: float | np.ndarray) -> np.ndarray:
+    """Multiply the shape part of each frame by ``factor`` (scalar or (N,)), keep centres."""
+    out = np.array(lafs, dtype=np.float32, copy=True)
+    out[:, :, :2] *= np.asarray(factor, dtype=np.float32).reshape(-1, 1, 1)
+    return out
+
+
+def transform(lafs: np.ndarray, homography: np.ndarray) -> np.ndarray:
+    """Map frames through a homography (3, 3), using its local affine approximation at each centre.
+
+    The returned frame at ``H(c)`` is ``J(c) @ A`` where ``J`` is the Jacobian of ``H`` at ``c``:
+    the exact first-order image of the measurement region.
+    """
+    lafs = np.asarray(lafs, dtype=np.float64)
+    h = np.asarray(homography, dtype=np.float64)
+    c = lafs[:, :, 2]
+    ones = np.ones((len(c), 1))
+    p = np.concatenate([c, ones], axis=1) @ h.T
+    w = p[:, 2]
+    mapped = p[:, :2] / w[:, None]
+    # d(x'/w)/dx = (h0 - x' * h2) / w, rows of the Jacobian for x' and y'
+    jac = np.empty((len(c), 2, 2))
+    jac[:, 0, :] = (h[0, :2][None, :] - mapped[:, 0:1] * h[2, :2][None, :]) / w[:, None]
+    jac[:, 1, :] = (h[1, :2][None, :] - mapped[:, 1:2] * h[2, :2][None, :]) / w[:, None]
+    out = np.empty_like(lafs)
+    out[:, :, :2] = jac @ lafs[:, :, :2]
+    out[:, :, 2] = mapped
+    return out.astype(np.float32)
+
+
+def to_ellipses(lafs: np.ndarray) -> np.ndarray:
+    """Frames -> ellipses (N, 5) ``x, y, a, b, c`` with ``a x^2 + 2 b x y + c y^2 = 1`` (Oxford format).
+
+    The ellipse is the image of the unit circle under ``A``: ``(A A^T)^{-1}``.
+    """
+    a = np.asarray(lafs, dtype=np.float64)[:, :, :2]
+    cov = a @ np.transpose(a, (0, 2, 1))
+    inv = np.linalg.inv(cov)
+    return np.stack([a[:, 0, 0] * 0 + np.asarray(lafs)[:, 0, 2], np.asarray(lafs)[:, 1, 2],
+                     inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], axis=1)
+
+
+def to_kornia(lafs: np.ndarray):
+    """Frames (N, 2, 3) numpy -> kornia LAF tensor (1, N, 2, 3) float32."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(lafs, dtype=np.float32))[None]
+
+
+def from_kornia(lafs) -> np.ndarray:
+    """kornia LAF tensor (1, N, 2, 3) -> frames (N, 2, 3) numpy float32."""
+    return lafs.detach().cpu().numpy().reshape(-1, 2, 3).astype(np.float32)

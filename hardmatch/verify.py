@@ -1,0 +1,77 @@
+"""Robust two-view geometry: DEGENSAC (pydegensac) or MAGSAC++ (OpenCV USAC).
+
+``verify(pts1 (K, 2), pts2 (K, 2), geometry, method, ...) -> Verification`` with ``model`` (3, 3)
+float64 (homography image1 -> image2, or fundamental matrix with ``x2^T F x1 = 0``) or None, and
+``inliers`` (K,) bool.
+
+Reproducibility: pydegensac seeds its sampler identically on every call (same input -> same
+output, tested); MAGSAC++ is seeded with ``cv2.setRNGSeed(seed)`` before each call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+GEOMETRIES = ("homography", "fundamental")
+METHODS = ("degensac", "magsac")
+
+#: Minimal sample sizes: fewer tentative matches cannot define a model.
+MIN_MATCHES = {"homography": 4, "fundamental": 8}
+
+DEFAULT_THRESHOLD = {"homography": 3.0, "fundamental": 1.0}
+
+
+@dataclass
+class Verification:
+    model: np.ndarray | None
+    inliers: np.ndarray
+
+    @property
+    def num_inliers(self) -> int:
+        return int(self.inliers.sum())
+
+
+def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", method: str = "degensac",
+           threshold: float | None = None, max_iters: int = 10000, confidence: float = 0.9999,
+           seed: int = 0) -> Verification:
+    """Fit ``geometry`` to correspondences pts1 (K, 2) <-> pts2 (K, 2) robustly.
+
+    ``threshold`` is the inlier distance in pixels (default per geometry, see ``DEFAULT_THRESHOLD``).
+    """
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
+    if method not in METHODS:
+        raise ValueError(f"ransac method must be one of {METHODS}, got {method!r}")
+    pts1 = np.ascontiguousarray(pts1, dtype=np.float64).reshape(-1, 2)
+    pts2 = np.ascontiguousarray(pts2, dtype=np.float64).reshape(-1, 2)
+    k = len(pts1)
+    no_model = Verification(None, np.zeros(k, dtype=bool))
+    if k < MIN_MATCHES[geometry]:
+        return no_model
+    threshold = DEFAULT_THRESHOLD[geometry] if threshold is None else float(threshold)
+    if method == "degensac":
+        model, mask = _degensac(pts1, pts2, geometry, threshold, max_iters, confidence)
+    else:
+        cv2.setRNGSeed(int(seed))
+        if geometry == "homography":
+            model, mask = cv2.findHomography(pts1, pts2, cv2.USAC_MAGSAC, threshold, maxIters=max_iters,
+                                             confidence=confidence)
+        else:
+            model, mask = cv2.findFundamentalMat(pts1, pts2, cv2.USAC_MAGSAC, threshold, confidence, max_iters)
+    if model is None or mask is None or model.shape != (3, 3) or not np.all(np.isfinite(model)):
+        return no_model
+    inliers = np.asarray(mask).reshape(-1).astype(bool)
+    if inliers.sum() < MIN_MATCHES[geometry]:
+        return no_model
+    return Verification(np.asarray(model, dtype=np.float64), inliers)
+
+
+def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence):
+    import pydegensac
+
+    if geometry == "homography":
+        return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters)
+    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters)

@@ -1,0 +1,159 @@
+"""Weights registry: a name resolves to a file shipped in ``models/`` or to a URL cached once.
+
+Every file is loaded with ``torch.load(..., weights_only=True)`` (no pickled code runs) and, where
+the registry knows its sha256, checked before loading. A ``--weights`` argument may be a registry
+name or a path to a ``.pth`` file.
+
+Downloaded files live in the torch hub cache, ``$TORCH_HOME/hub/checkpoints`` (kornia's location
+too, so AffNet/OriNet files copied there serve both). Offline and not cached -> one
+:class:`~hardmatch.errors.WeightsError` that says which file to put where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import WeightsError
+
+#: Folder of the weights the project ships (the repository's ``models/``); ``$HARDMATCH_MODELS`` overrides.
+MODELS_DIR = Path(os.environ.get("HARDMATCH_MODELS", Path(__file__).resolve().parent.parent / "models"))
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One registry entry."""
+
+    name: str
+    filename: str
+    arch: str  # which network the state_dict fits: "hardnet", "affnet", "orinet"
+    url: str | None = None  # None: shipped in models/
+    sha256: str | None = None
+    description: str = ""
+
+
+_HARDNET_BASE = "https://github.com/DagnyT/hardnet/raw/master/pretrained"
+_AFFNET_BASE = "https://github.com/ducha-aiki/affnet/raw/master/pretrained"
+
+REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
+    WeightSpec("hardnet-synth", "hardnet-synth.pth", "hardnet",
+               sha256=None,  # filled in below from models/hardnet-synth.sha256 when present
+               description="HardNet trained by hardmatch on synthetic pairs (see models/hardnet-synth.md)"),
+    WeightSpec("hardnet++", "HardNet++.pth", "hardnet",
+               url=f"{_HARDNET_BASE}/pretrained_all_datasets/HardNet++.pth",
+               description="official HardNet++ (Liberty+NotreDame+Yosemite+HPatches), downloaded on first use"),
+    WeightSpec("hardnetlib+", "checkpoint_liberty_with_aug.pth", "hardnet",
+               url=f"{_HARDNET_BASE}/train_liberty_with_aug/checkpoint_liberty_with_aug.pth",
+               description="official HardNet trained on Liberty with augmentation, downloaded on first use"),
+    WeightSpec("affnet", "AffNet.pth", "affnet", url=f"{_AFFNET_BASE}/AffNet.pth",
+               description="AffNet affine shape estimator (Mishkin et al., ECCV 2018)"),
+    WeightSpec("orinet", "OriNet.pth", "orinet", url=f"{_AFFNET_BASE}/OriNet.pth",
+               description="OriNet orientation estimator (Mishkin et al., ECCV 2018)"),
+]}
+
+#: The descriptor weights every command uses unless told otherwise.
+DEFAULT_DESCRIPTOR = "hardnet-synth"
+
+
+def hub_cache_dir() -> Path:
+    """``$TORCH_HOME/hub/checkpoints`` (torch's default when unset: ``~/.cache/torch``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def known_sha256(spec: WeightSpec) -> str | None:
+    """The registry's sha256 for ``spec``; shipped files carry theirs in ``<file>.sha256`` beside them."""
+    if spec.sha256:
+        return spec.sha256
+    if spec.url is None:
+        side = MODELS_DIR / (Path(spec.filename).stem + ".sha256")
+        if side.is_file():
+            return side.read_text().split()[0].strip().lower()
+    return None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def resolve(name_or_path: str | os.PathLike, download: bool = True) -> tuple[Path, WeightSpec | None]:
+    """Registry name or file path -> (local file, registry entry or None for a plain path)."""
+    key = str(name_or_path)
+    spec = REGISTRY.get(key.lower())
+    if spec is None:
+        path = Path(key).expanduser()
+        if path.is_file():
+            return path, None
+        names = ", ".join(sorted(REGISTRY))
+        raise WeightsError(f"weights '{key}': neither a registry name ({names}) nor an existing file")
+    if spec.url is None:
+        path = MODELS_DIR / spec.filename
+        if not path.is_file():
+            raise WeightsError(f"weights '{spec.name}': shipped file {path} is missing (is this a full checkout of hardmatch?)")
+        return path, spec
+    path = hub_cache_dir() / spec.filename
+    if not path.is_file():
+        if not download:
+            raise WeightsError(f"weights '{spec.name}' are not cached: download {spec.url} and put it at {path}")
+        _download(spec, path)
+    return path, spec
+
+
+def _download(spec: WeightSpec, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(spec.url, str(path), progress=False)
+    except Exception as exc:  # network errors come in many types
+        path.unlink(missing_ok=True)
+        raise WeightsError(f"weights '{spec.name}' are not cached and could not be downloaded "
+                           f"({type(exc).__name__}): download {spec.url} and put it at {path}") from None
+
+
+def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> tuple[dict, WeightSpec | None, Path]:
+    """Resolve, verify (sha256 where known) and safely load a state_dict.
+
+    Accepts files holding a bare state_dict or a dict with a ``'state_dict'`` (official HardNet,
+    AffNet, OriNet checkpoints) or ``'model'`` key. Returns (state_dict, spec or None, path).
+    """
+    path, spec = resolve(name_or_path, download=download)
+    expected = known_sha256(spec) if spec is not None else None
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise WeightsError(f"weights '{spec.name}' at {path}: sha256 {actual[:16]}... does not match the registry's "
+                               f"{expected[:16]}... (corrupt or replaced file; delete it and retry)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{path}: not a loadable weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: does not hold a state_dict of tensors")
+    return obj, spec, path
+
+
+def load_hardnet(name_or_path: str | os.PathLike = DEFAULT_DESCRIPTOR, download: bool = True):
+    """A :class:`~hardmatch.nets.HardNet` in eval mode with the given weights."""
+    from .nets import HardNet
+
+    state, spec, path = load_state_dict(name_or_path, download=download)
+    if spec is not None and spec.arch != "hardnet":
+        raise WeightsError(f"weights '{spec.name}' are for {spec.arch}, not a HardNet descriptor")
+    net = HardNet()
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise WeightsError(f"{path}: not HardNet weights (missing {len(missing)} keys, e.g. {missing[:1]}; "
+                           f"unexpected {len(unexpected)}, e.g. {unexpected[:1]})")
+    return net.eval()
