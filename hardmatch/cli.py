@@ -113,6 +113,98 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
         sys.exit(1)
 
 
+@main.command()
+@click.option("--images", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="folder of images for synthetic pairs (repeatable)")
+@click.option("--phototour", type=click.Path(file_okay=False, path_type=Path),
+              help="PhotoTour folder (liberty/notredame/yosemite: patches*.bmp + info.txt)")
+@click.option("--hpatches", type=click.Path(file_okay=False, path_type=Path),
+              help="HPatches-release folder of sequence folders (ref.png, e1..t5.png)")
+@click.option("--val-images", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="held-out image folder: synthetic validation pairs (repeatable)")
+@click.option("--val-phototour", type=click.Path(file_okay=False, path_type=Path),
+              help="PhotoTour folder whose m50_100000_100000_0.txt pairs validate")
+@click.option("--val-pairs", default=4000, show_default=True, help="number of synthetic validation pairs")
+@click.option("--out", "out_dir", default="runs/hardnet", show_default=True, type=click.Path(path_type=Path))
+@click.option("--steps", default=1000, show_default=True, help="optimiser steps (learning rate decays to 0 at the last)")
+@click.option("--batch-size", default=512, show_default=True, help="pairs per batch (paper: up to 1024)")
+@click.option("--lr", default=0.1, show_default=True)
+@click.option("--loss", default="triplet_margin", show_default=True, type=click.Choice(["triplet_margin", "softmin", "contrastive"]))
+@click.option("--sampling", default="hardest", show_default=True, type=click.Choice(["hardest", "random"]))
+@click.option("--margin", default=1.0, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True, help="flips, 90-degree rotations, small rotation/shift")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]))
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--val-every", default=100, show_default=True, help="validate every N steps")
+@click.option("--checkpoint-every", default=50, show_default=True)
+@click.option("--workers", default=1, show_default=True, help="data-loading processes")
+@click.option("--init-weights", default=None, help="start from these weights (registry name or path)")
+@click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.pth if it exists")
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="also report SIFT and RootSIFT FPR95 on the validation pairs")
+@reports_errors
+def train(images, phototour, hpatches, val_images, val_phototour, val_pairs, out_dir, resume, baselines, **options):
+    """Train HardNet with the hardest-in-batch triplet margin loss.
+
+    Writes OUT/checkpoint.pth (atomic, resumable), OUT/model.pth (state_dict), OUT/log.csv and
+    OUT/validation.json. Multi-process: torchrun --nproc_per_node K -m hardmatch.cli train ...
+    """
+    from .train.sources import make_source_factory, make_validation
+    from .train.trainer import TrainConfig, train as run_training
+
+    make_source = make_source_factory(images=images, phototour=phototour, hpatches=hpatches)
+    validation = make_validation(val_images=val_images, val_phototour=val_phototour, num_pairs=val_pairs)
+    cfg = TrainConfig(out_dir=str(out_dir), **options)
+    summary = run_training(cfg, make_source, validation=validation, resume=resume)
+    if validation is not None and baselines and summary.get("rank", 0) == 0:
+        from .train.validate import evaluate_baselines
+
+        summary["baselines"] = {k: {"fpr95": v[0], "fdr95": v[1]} for k, v in evaluate_baselines(validation).items()}
+    if summary.get("rank", 0) == 0:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        click.echo(json.dumps(summary))
+
+
+@main.command()
+@click.argument("patches_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--weights", default=None, help="descriptor weights: registry name or .pth path")
+@click.option("--device", default="auto", show_default=True)
+@reports_errors
+def extract(patches_file, output, weights, device):
+    """Describe an HPatches-format file (grayscale, width 65 or 32, N patches stacked vertically).
+
+    Writes N lines of 128 space-separated numbers to OUTPUT.
+    """
+    import numpy as np
+
+    from .datasets.patch_datasets import read_hpatches_file
+    from .describe import HardNetDescriptor
+    from .weights import DEFAULT_DESCRIPTOR
+
+    patches = read_hpatches_file(patches_file, patch_size=32)
+    descriptors = HardNetDescriptor(weights or DEFAULT_DESCRIPTOR, device=device)(patches)
+    np.savetxt(output, descriptors, fmt="%.6f", delimiter=" ")
+    click.echo(f"{len(descriptors)} descriptors -> {output}")
+
+
+@main.command()
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), default=None,
+              help="default: from OUTPUT's extension (.pt/.ts: torchscript, .onnx: onnx)")
+@click.option("--weights", default=None, help="descriptor weights: registry name or .pth path")
+@reports_errors
+def export(output, fmt, weights):
+    """Export the descriptor network (patches (N,1,32,32) -> descriptors (N,128)) to TorchScript or ONNX."""
+    from .train.export import export_onnx, export_torchscript
+    from .weights import DEFAULT_DESCRIPTOR
+
+    fmt = fmt or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
+    (export_onnx if fmt == "onnx" else export_torchscript)(weights or DEFAULT_DESCRIPTOR, output)
+    click.echo(f"{fmt} model -> {output}")
+
+
 def main_entry():  # pragma: no cover - console script alias
     main()
 

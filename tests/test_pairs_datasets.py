@@ -49,6 +49,8 @@ RNG = np.random.default_rng(0)
 def _write_image(path: Path, width: int = 64, height: int = 48) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = RNG.integers(0, 256, size=(height, width), dtype=np.uint8)
+    if path.suffix.lower() == ".ppm":  # OpenCV writes .ppm from BGR only
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     assert cv2.imwrite(str(path), image)
     return path
 

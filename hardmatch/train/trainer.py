@@ -220,7 +220,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
 
         dist.barrier()
     return {"final_loss": last_loss, "loss_ema": loss_ema, "fpr95": last_fpr, "steps": cfg.steps,
-            "wall_s": time.time() - t0}
+            "wall_s": time.time() - t0, "rank": rank, "world_size": world}
 
 
 def _progress(done: int, total: int, loss: float, lr: float, rate: float, elapsed: float) -> None:

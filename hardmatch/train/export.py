@@ -1,0 +1,38 @@
+"""Export the descriptor to TorchScript and ONNX.
+
+Both exported models take patches (N, 1, 32, 32) float32 in any intensity range (the per-patch
+mean/std normalisation is part of the network) and return unit-norm descriptors (N, 128).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import HardmatchError
+from ..weights import load_hardnet
+
+
+def export_torchscript(weights: str | os.PathLike, out: Path) -> Path:
+    """Trace HardNet with ``weights`` and save it as TorchScript (``torch.jit.load`` reads it)."""
+    net = load_hardnet(weights).eval()
+    example = torch.rand(8, 1, 32, 32) * 255
+    with torch.no_grad():
+        scripted = torch.jit.trace(net, example)
+    scripted.save(str(out))
+    return out
+
+
+def export_onnx(weights: str | os.PathLike, out: Path, opset: int = 17) -> Path:
+    """Save HardNet with ``weights`` as ONNX with a dynamic batch dimension (needs the ``onnx`` package)."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise HardmatchError("ONNX export needs the 'onnx' package: pip install onnx") from None
+    net = load_hardnet(weights).eval()
+    example = torch.rand(8, 1, 32, 32) * 255
+    torch.onnx.export(net, (example,), str(out), input_names=["patches"], output_names=["descriptors"],
+                      dynamic_axes={"patches": {0: "n"}, "descriptors": {0: "n"}}, opset_version=opset, dynamo=False)
+    return out

@@ -1,0 +1,56 @@
+"""Matching: ratio test, mutual NN, block processing."""
+
+import numpy as np
+import pytest
+
+from hardmatch.match import match, nearest_two
+
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def descriptors():
+    rng = np.random.default_rng(0)
+    d2 = _unit(rng.normal(size=(300, 128)))
+    d1 = _unit(d2[:200] + 0.05 * rng.normal(size=(200, 128)))  # 200 true matches i -> i
+    d1 = np.concatenate([d1, _unit(rng.normal(size=(100, 128)))])  # 100 without partner
+    return d1, d2
+
+
+def test_blocks_give_the_same_neighbours_as_brute_force(descriptors):
+    d1, d2 = descriptors
+    full = np.linalg.norm(d1[:, None] - d2[None], axis=2)
+    order = np.argsort(full, axis=1)[:, :2]
+    idx, dist = nearest_two(d1, d2, block_size=7)
+    np.testing.assert_array_equal(idx, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(full, order, 1), atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["snn", "mnn", "smnn"])
+def test_true_matches_are_found_and_unpartnered_mostly_rejected(descriptors, method):
+    d1, d2 = descriptors
+    m = match(d1, d2, method, ratio=0.8, block_size=64)
+    correct = m.pairs[:, 0] == m.pairs[:, 1]
+    assert correct.sum() >= 195
+    assert (~correct).sum() <= 10 if method != "mnn" else True
+    assert m.pairs.dtype == np.int64 and m.distances.shape == m.ratios.shape == (len(m),)
+    if method in ("snn", "smnn"):
+        assert (m.ratios < 0.8).all()
+
+
+def test_mutual_is_symmetric(descriptors):
+    d1, d2 = descriptors
+    a = match(d1, d2, "mnn").pairs
+    b = match(d2, d1, "mnn").pairs[:, ::-1]
+    assert {tuple(p) for p in a} == {tuple(p) for p in b}
+
+
+def test_degenerate_sizes():
+    one = _unit(np.ones((1, 128)))
+    assert len(match(one, one, "snn")) == 0  # no second neighbour: the ratio is undefined (1.0) and fails
+    assert len(match(one, one, "mnn")) == 1
+    assert len(match(np.zeros((0, 128), np.float32), one, "smnn")) == 0
+    with pytest.raises(ValueError, match="matcher"):
+        match(one, one, "bogus")

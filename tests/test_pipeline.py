@@ -1,0 +1,60 @@
+"""End to end on real images: a known homography is recovered; API options and results."""
+
+import cv2
+import numpy as np
+import pytest
+
+import hardmatch
+from hardmatch.config import PipelineConfig
+
+from .conftest import reprojection_error
+
+H_TRUE = np.array([[0.85, 0.2, 30.0], [-0.15, 0.9, 60.0], [3e-4, -1e-4, 1.0]])
+
+
+@pytest.fixture(scope="module")
+def warped_pair(texture):
+    h, w = texture.shape
+    return texture, cv2.warpPerspective(texture, H_TRUE, (w, h), flags=cv2.INTER_LINEAR)
+
+
+def test_known_homography_is_recovered(warped_pair):
+    img1, img2 = warped_pair
+    result = hardmatch.match_pair(img1, img2, geometry="homography", nfeatures=1500)
+    assert result.success, result.reason
+    assert result.num_inliers >= 50
+    assert reprojection_error(result.H, H_TRUE, img1.shape[1], img1.shape[0]) < 2.0
+    p1, p2 = result.inlier_points
+    q = cv2.perspectiveTransform(p1[None], H_TRUE)[0]
+    assert np.median(np.linalg.norm(q - p2, axis=1)) < 1.5
+    assert set(result.timings) >= {"detect1", "patches1", "describe1", "match", "verify", "total"}
+    data = result.to_dict()
+    assert np.asarray(data["H"]).shape == (3, 3) and data["num_inliers"] == result.num_inliers
+
+
+def test_fundamental_and_magsac_paths(warped_pair):
+    img1, img2 = warped_pair
+    result = hardmatch.match_pair(img1, img2, geometry="fundamental", ransac="magsac", nfeatures=1000, matcher="smnn")
+    assert result.success and result.F is not None and result.H is None
+    x1 = np.c_[result.inlier_points[0], np.ones(result.num_inliers)]
+    x2 = np.c_[result.inlier_points[1], np.ones(result.num_inliers)]
+    lines = x1 @ result.F.T  # epipolar lines in image 2
+    distance = np.abs((x2 * lines).sum(1)) / np.linalg.norm(lines[:, :2], axis=1)
+    assert np.median(distance) < 1.0
+
+
+def test_unrelated_images_give_no_model(texture):
+    from .conftest import synthetic_texture
+
+    other = synthetic_texture(texture.shape[0], texture.shape[1], seed=5)
+    result = hardmatch.match_pair(texture, other, geometry="homography", nfeatures=800, min_inliers=15)
+    assert not result.success and result.reason
+    assert result.num_inliers == 0
+
+
+def test_presets_and_option_checks():
+    assert hardmatch.PRESETS["fast"].nfeatures < hardmatch.PRESETS["default"].nfeatures
+    with pytest.raises(TypeError, match="unknown pipeline option"):
+        PipelineConfig().with_options(nfeature=3)
+    with pytest.raises(ValueError, match="unknown preset"):
+        hardmatch.Pipeline("fastest")
