@@ -13,6 +13,7 @@ Quick use::
 from .config import PRESETS, PipelineConfig
 from .errors import HardmatchError, ImageError, NoModelError, WeightsError
 from .feature2d import HardNet_create, HardNetFeature2D
+from . import io
 from .pipeline import Features, PairResult, Pipeline, match_pair
 
 __version__ = "0.1.0"

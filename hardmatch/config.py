@@ -24,6 +24,8 @@ class PipelineConfig:
     contrast_threshold: float = _opt(0.03, "DoG contrast threshold (lower: more, weaker features)")
     upright: bool = _opt(False, "ignore feature orientation (for images without in-plane rotation)")
     magnification: float = _opt(DEFAULT_MAGNIFICATION, "patch radius = magnification * keypoint size / 2")
+    descriptor: str = _opt("hardnet", "hardnet, or the OpenCV baselines sift / rootsift on the same frames",
+                           ("hardnet", "sift", "rootsift"))
     weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path")
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
     batch_size: int = _opt(1024, "patches per descriptor batch")
@@ -51,6 +53,9 @@ class PipelineConfig:
 PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(),
     "fast": PipelineConfig(nfeatures=2000, matcher="smnn"),
+    # baselines: OpenCV SIFT / RootSIFT descriptors with Lowe's ratio 0.8, same detector and verification
+    "sift": PipelineConfig(descriptor="sift", ratio=0.8),
+    "rootsift": PipelineConfig(descriptor="rootsift", ratio=0.8),
 }
 
 

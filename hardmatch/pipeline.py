@@ -106,8 +106,29 @@ class PairResult:
 
 
 @lru_cache(maxsize=4)
-def _descriptor(weights: str, device: str, batch_size: int) -> HardNetDescriptor:
+def _hardnet(weights: str, device: str, batch_size: int) -> HardNetDescriptor:
     return HardNetDescriptor(weights, device=device, batch_size=batch_size)
+
+
+class _OpenCVSIFTDescriptor:
+    """OpenCV SIFT (or RootSIFT) descriptors of the same frames, for baselines: image + frames -> (N, 128)."""
+
+    def __init__(self, magnification: float, root: bool) -> None:
+        import cv2
+
+        self.magnification = magnification
+        self.root = root
+        self.sift = cv2.SIFT_create()
+
+    def __call__(self, image: np.ndarray, lafs: np.ndarray) -> np.ndarray:
+        from .train.validate import rootsift
+
+        keypoints = laflib.to_keypoints(lafs, self.magnification)
+        if not keypoints:
+            return np.zeros((0, 128), np.float32)
+        _, desc = self.sift.compute(image, keypoints)
+        desc = np.asarray(desc, np.float32)
+        return rootsift(desc) if self.root else desc / (np.linalg.norm(desc, axis=1, keepdims=True) + 1e-7)
 
 
 class Pipeline:
@@ -119,14 +140,23 @@ class Pipeline:
         c = self.config
         self.detector = DoGDetector(nfeatures=c.nfeatures, contrast_threshold=c.contrast_threshold,
                                     upright=c.upright, magnification=c.magnification)
-        self.descriptor = _descriptor(str(c.weights), c.device, c.batch_size)
+        if c.descriptor == "hardnet":
+            self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size)
+        elif c.descriptor in ("sift", "rootsift"):
+            self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
+        else:
+            raise ValueError(f"unknown descriptor {c.descriptor!r}; known: hardnet, sift, rootsift")
 
     def describe_frames(self, image: np.ndarray, detections: Detections) -> Features:
         """Patches and descriptors for given frames of a uint8 (H, W) image."""
         t0 = time.perf_counter()
-        patches = extract_patches(image, detections.lafs)
-        t1 = time.perf_counter()
-        descriptors = self.descriptor(patches)
+        if isinstance(self.descriptor, HardNetDescriptor):
+            patches = extract_patches(image, detections.lafs)
+            t1 = time.perf_counter()
+            descriptors = self.descriptor(patches)
+        else:
+            t1 = time.perf_counter()
+            descriptors = self.descriptor(image, detections.lafs)
         t2 = time.perf_counter()
         return Features(detections.lafs, detections.responses, descriptors, image.shape[:2],
                         {"patches": t1 - t0, "describe": t2 - t1})
