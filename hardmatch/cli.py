@@ -160,7 +160,8 @@ def train(images, phototour, hpatches, val_images, val_phototour, val_pairs, out
     if validation is not None and baselines and summary.get("rank", 0) == 0:
         from .train.validate import evaluate_baselines
 
-        summary["baselines"] = {k: {"fpr95": v[0], "fdr95": v[1]} for k, v in evaluate_baselines(validation).items()}
+        summary["baselines"] = {k: {"fpr95": v[0], "fdr95": v[1], "keypoint_size": v[2]}
+                                for k, v in evaluate_baselines(validation).items()}
     if summary.get("rank", 0) == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         click.echo(json.dumps(summary))

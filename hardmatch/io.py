@@ -36,26 +36,29 @@ def load_gray(image: ImageLike, name: str = "image") -> np.ndarray:
     else:
         path = Path(image)
         label = str(path)
-        array = _read_file(path)
+        array = decode_file(path)
     gray = to_gray_uint8(array, label)
     _check_usable(gray, label)
     return gray
 
 
-def _read_file(path: Path) -> np.ndarray:
+def decode_file(path: Path, flags: int = cv2.IMREAD_UNCHANGED, error: type[Exception] = ImageError) -> np.ndarray:
+    """Decode an image file with ``cv2.imdecode(flags)`` (handles non-ASCII paths), or raise ``error``
+    with a one-line reason (missing, directory, unreadable, empty, not decodable)."""
+    path = Path(path)
     if not path.exists():
-        raise ImageError(f"{path}: no such file")
+        raise error(f"{path}: no such file")
     if path.is_dir():
-        raise ImageError(f"{path}: is a directory, not an image")
+        raise error(f"{path}: is a directory, not an image")
     try:
         raw = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if raw.size == 0:
-        raise ImageError(f"{path}: empty file")
-    decoded = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
+        raise error(f"{path}: empty file")
+    decoded = cv2.imdecode(raw, flags)
     if decoded is None or decoded.size == 0:
-        raise ImageError(f"{path}: not an image OpenCV can decode (corrupt or unsupported format)")
+        raise error(f"{path}: not an image OpenCV can decode (corrupt or unsupported format)")
     return decoded
 
 

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import DatasetError
+from ..io import decode_file
 
 PATCH = 32
 _BMP_SIDE, _BMP_PATCH = 1024, 64
@@ -36,20 +37,7 @@ HPATCHES_KINDS = ("e", "h", "t")
 
 def _decode_gray(path: Path) -> np.ndarray:
     """Read an image file as a 2-D uint8 gray array (H, W), or raise DatasetError."""
-    if not path.exists():
-        raise DatasetError(f"{path}: no such file")
-    if path.is_dir():
-        raise DatasetError(f"{path}: is a directory, not an image")
-    try:
-        raw = np.fromfile(str(path), dtype=np.uint8)
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    if raw.size == 0:
-        raise DatasetError(f"{path}: empty file")
-    image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE)
-    if image is None or image.size == 0:
-        raise DatasetError(f"{path}: not an image OpenCV can decode (corrupt or unsupported format)")
-    return image
+    return decode_file(path, cv2.IMREAD_GRAYSCALE, DatasetError)
 
 
 def _pick_two(rng: np.random.Generator, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
