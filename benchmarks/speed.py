@@ -45,8 +45,9 @@ def bench_opencv_sift(gray: np.ndarray, nfeatures: int):
 
 def bench_kornia_dog_hardnet(gray: np.ndarray, nfeatures: int):
     import kornia.feature as KF
+    from kornia.geometry import ConvQuadInterp3d
 
-    detector = KF.ScaleSpaceDetector(nfeatures, resp_module=KF.BlobDoG(), nms_module=KF.ConvQuadInterp3d(10),
+    detector = KF.ScaleSpaceDetector(nfeatures, resp_module=KF.BlobDoG(), nms_module=ConvQuadInterp3d(10),
                                      ori_module=KF.LAFOrienter(19), mr_size=6.0)
     feature = KF.LocalFeature(detector, KF.LAFDescriptor(KF.HardNet(pretrained=False), patch_size=32)).eval()
     tensor = torch.from_numpy(gray).float()[None, None] / 255.0
