@@ -1,4 +1,4 @@
-"""Speed of detect+describe on one image: hardmatch vs OpenCV SIFT vs kornia's DoG+HardNet, in one run.
+"""Speed of detect+describe on one image: hardmatch vs OpenCV SIFT, in one run (kornia's pipeline: TODO, issue 4).
 
     python benchmarks/speed.py --image ../shared/data/homogr/BostonA.jpg --nfeatures 2000 --repeat 3
 
@@ -43,23 +43,6 @@ def bench_opencv_sift(gray: np.ndarray, nfeatures: int):
     return lambda: len(sift.detectAndCompute(gray, None)[0])
 
 
-def bench_kornia_dog_hardnet(gray: np.ndarray, nfeatures: int):
-    import kornia.feature as KF
-    from kornia.geometry import ConvQuadInterp3d
-
-    detector = KF.ScaleSpaceDetector(nfeatures, resp_module=KF.BlobDoG(), nms_module=ConvQuadInterp3d(10),
-                                     ori_module=KF.LAFOrienter(19), mr_size=6.0)
-    feature = KF.LocalFeature(detector, KF.LAFDescriptor(KF.HardNet(pretrained=False), patch_size=32)).eval()
-    tensor = torch.from_numpy(gray).float()[None, None] / 255.0
-
-    def run():
-        with torch.inference_mode():
-            lafs, _, _ = feature(tensor)
-        return lafs.shape[1]
-
-    return run
-
-
 def bench_hardnet_only(batch: int):
     from hardmatch.describe import HardNetDescriptor
 
@@ -74,7 +57,6 @@ def main() -> None:
     parser.add_argument("--image", default=str(default_image))
     parser.add_argument("--nfeatures", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-kornia", action="store_true", help="kornia's scale space is slow on CPU")
     args = parser.parse_args()
     gray = cv2.imread(args.image, cv2.IMREAD_GRAYSCALE)
     if gray is None:
@@ -82,8 +64,6 @@ def main() -> None:
     print(f"image {args.image} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
           f"torch threads {torch.get_num_threads()}, device cpu")
     methods = {"hardmatch DoG+HardNet": bench_hardmatch, "OpenCV SIFT": bench_opencv_sift}
-    if not args.skip_kornia:
-        methods["kornia DoG+HardNet"] = bench_kornia_dog_hardnet
     results = {}
     for name, make in methods.items():
         seconds, count = timed(make(gray, args.nfeatures), args.repeat)
