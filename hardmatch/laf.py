@@ -121,11 +121,10 @@ def to_ellipses(lafs: np.ndarray) -> np.ndarray:
 
     The ellipse is the image of the unit circle under ``A``: ``(A A^T)^{-1}``.
     """
-    a = np.asarray(lafs, dtype=np.float64)[:, :, :2]
-    cov = a @ np.transpose(a, (0, 2, 1))
-    inv = np.linalg.inv(cov)
-    return np.stack([a[:, 0, 0] * 0 + np.asarray(lafs)[:, 0, 2], np.asarray(lafs)[:, 1, 2],
-                     inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], axis=1)
+    lafs = np.asarray(lafs, dtype=np.float64)
+    shape = lafs[:, :, :2]
+    inv = np.linalg.inv(shape @ np.transpose(shape, (0, 2, 1)))
+    return np.stack([lafs[:, 0, 2], lafs[:, 1, 2], inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], axis=1)
 
 
 def to_kornia(lafs: np.ndarray):
