@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from .config import PRESETS, option_fields
+from .datasets.pairs import FORMATS, GEOMETRIES
 from .errors import HardmatchError
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "float | None": float}
@@ -204,6 +205,44 @@ def export(output, fmt, weights):
     fmt = fmt or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
     (export_onnx if fmt == "onnx" else export_torchscript)(weights or DEFAULT_DESCRIPTOR, output)
     click.echo(f"{fmt} model -> {output}")
+
+
+@main.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="dataset layout (auto: detected)")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output folder  [default: eval-out/<dataset folder name>]")
+@click.option("--pipeline", "pipelines", multiple=True, default=("default",), show_default=True,
+              help="pipeline to evaluate, NAME or NAME:key=value,... (preset plus options); repeatable")
+@click.option("--geometry", type=click.Choice(GEOMETRIES), default=None,
+              help="estimate this model on every pair  [default: each pair's ground-truth geometry]")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="parallel processes (CPU cores are split between them)")
+@click.option("--no-resume", is_flag=True, help="recompute every row instead of reusing OUT/results.jsonl")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N pairs (quick checks)")
+@reports_errors
+def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit):
+    """Evaluate pipelines on every pair of a two-view DATASET in its native layout.
+
+    Writes OUT/results.jsonl (one row per pipeline and pair, appended as rows finish; a re-run
+    resumes from it), OUT/results.csv, OUT/summary.md, OUT/summary.json and OUT/summary.png,
+    and prints the summary table. Exit 5 for a dataset layout problem, 2 for a bad --pipeline.
+    """
+    from .datasets.pairs import read_dataset
+    from .evaluate import SUMMARY_MD, evaluate, parse_pipeline_specs
+
+    specs = parse_pipeline_specs(pipelines)
+    pairs = read_dataset(dataset, fmt)
+    if limit is not None:
+        pairs = pairs[:limit]
+    resolved = dataset.resolve()
+    name = resolved.stem if resolved.is_file() else resolved.name
+    out_dir = out_dir if out_dir is not None else Path("eval-out") / name
+    evaluate(pairs, specs, out_dir, workers=workers, resume=not no_resume, progress=True, dataset_name=name,
+             geometry=geometry)
+    click.echo((out_dir / SUMMARY_MD).read_text().rstrip())
+    click.echo(f"\nresults: {out_dir}/ (results.jsonl, results.csv, summary.md, summary.json, summary.png)")
 
 
 def main_entry():  # pragma: no cover - console script alias

@@ -17,6 +17,31 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def cpu_memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU (1.3-2x faster for these small conv nets, measured), default elsewhere."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+@torch.inference_mode()
+def run_in_batches(net: torch.nn.Module, patches: np.ndarray | torch.Tensor, batch_size: int,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """``net`` on patches (N, 1, P, P) in batches of ``batch_size`` -> its outputs concatenated (N, ...) on CPU.
+
+    The network must already sit on ``device`` in :func:`cpu_memory_format`.
+    """
+    device = torch.device(device)
+    memory_format = cpu_memory_format(device)
+    patches = torch.as_tensor(np.ascontiguousarray(patches) if isinstance(patches, np.ndarray) else patches,
+                              dtype=torch.float32)
+    outputs = []
+    for start in range(0, patches.shape[0], batch_size):
+        batch = patches[start:start + batch_size].to(device, non_blocking=True)
+        outputs.append(net(batch.contiguous(memory_format=memory_format)).float().cpu())
+    if not outputs:
+        return torch.zeros((0,))
+    return torch.cat(outputs)
+
+
 class HardNetDescriptor:
     """HardNet with its weights, on a device, described in batches.
 
@@ -25,21 +50,13 @@ class HardNetDescriptor:
     """
 
     def __init__(self, weights: str | os.PathLike = DEFAULT_DESCRIPTOR, device: str = "auto",
-                 batch_size: int = 1024) -> None:
+                 batch_size: int = 256) -> None:
         self.device = pick_device(device)
-        self.net = load_hardnet(weights).to(self.device)
-        self.memory_format = torch.channels_last if self.device.type == "cpu" else torch.contiguous_format
-        self.net.to(memory_format=self.memory_format)  # channels-last: ~1.3x faster on CPU (measured)
+        self.net = load_hardnet(weights).to(self.device, memory_format=cpu_memory_format(self.device))
         self.batch_size = int(batch_size)
 
-    @torch.inference_mode()
     def __call__(self, patches: np.ndarray | torch.Tensor) -> np.ndarray:
         """Patches (N, 1, 32, 32), any intensity scale -> descriptors (N, 128) float32, unit L2 norm."""
-        patches = torch.as_tensor(patches, dtype=torch.float32)
-        n = patches.shape[0]
-        out = np.zeros((n, 128), dtype=np.float32)
-        for start in range(0, n, self.batch_size):
-            batch = patches[start:start + self.batch_size].to(self.device, non_blocking=True)
-            batch = batch.contiguous(memory_format=self.memory_format)
-            out[start:start + len(batch)] = self.net(batch).float().cpu().numpy()
-        return out
+        if len(patches) == 0:
+            return np.zeros((0, 128), dtype=np.float32)
+        return run_in_batches(self.net, patches, self.batch_size, self.device).numpy()

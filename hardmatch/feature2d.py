@@ -21,7 +21,7 @@ from .pipeline import Pipeline
 
 
 class HardNetFeature2D:
-    """DoG detector + HardNet descriptor with OpenCV's Feature2D interface."""
+    """Any hardmatch detector (DoG by default) + HardNet descriptor with OpenCV's Feature2D interface."""
 
     def __init__(self, config: PipelineConfig | str = "default", **options) -> None:
         self._pipeline = Pipeline(config, **options)
@@ -44,13 +44,17 @@ class HardNetFeature2D:
 
     def detect(self, image, mask=None) -> list[cv2.KeyPoint]:
         gray = load_gray(image)
-        return self._pipeline.detector.detect_keypoints(gray, _mask(mask, gray))
+        sift = self._pipeline.frames.keypoint_detector
+        if sift is not None:
+            return sift.detect_keypoints(gray, _mask(mask, gray))
+        detections = self._pipeline.frames(gray, _mask(mask, gray))
+        return laflib.to_keypoints(detections.lafs, self.config.magnification, detections.responses, detections.octaves)
 
     def compute(self, image, keypoints) -> tuple[list[cv2.KeyPoint], np.ndarray]:
         gray = load_gray(image)
         keypoints = list(keypoints)
         c = self.config
-        detections = detections_from_keypoints(keypoints, c.magnification, upright=c.upright)
+        detections = detections_from_keypoints(keypoints, c.magnification, upright=c.orientation == "upright")
         features = self._pipeline.describe_frames(gray, detections)
         return keypoints, features.descriptors
 
@@ -60,14 +64,19 @@ class HardNetFeature2D:
         return keypoints, descriptors
 
     def detectAndComputeFrames(self, image, mask=None):  # noqa: N802
-        """(keypoints, descriptors (N, 128) float32, frames (N, 2, 3) float32)."""
+        """(keypoints, descriptors (N, 128) float32, frames (N, 2, 3) float32).
+
+        The keypoints carry centre, scale and orientation; the frames also carry the affine shape."""
         gray = load_gray(image)
         c = self.config
-        keypoints = self._pipeline.detector.detect_keypoints(gray, _mask(mask, gray))
-        detections = detections_from_keypoints(keypoints, c.magnification, upright=c.upright)
-        features = self._pipeline.describe_frames(gray, detections)
-        if c.upright:
-            keypoints = laflib.to_keypoints(features.lafs, c.magnification, features.responses, detections.octaves)
+        sift = self._pipeline.frames.keypoint_detector
+        if sift is not None:  # keep OpenCV's own keypoints (octave codes, responses) untouched
+            keypoints = sift.detect_keypoints(gray, _mask(mask, gray))
+            detections = detections_from_keypoints(keypoints, c.magnification)
+            features = self._pipeline.describe_frames(gray, detections)
+            return keypoints, features.descriptors, features.lafs
+        features = self._pipeline.extract(gray, _mask(mask, gray))
+        keypoints = laflib.to_keypoints(features.lafs, c.magnification, features.responses)
         return keypoints, features.descriptors, features.lafs
 
 

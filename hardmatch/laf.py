@@ -76,9 +76,59 @@ def radius(lafs: np.ndarray) -> np.ndarray:
 
 
 def orientation_deg(lafs: np.ndarray) -> np.ndarray:
-    """OpenCV-convention angle in [0, 360) of each frame's first axis: (N, 2, 3) -> (N,)."""
+    """OpenCV-convention angle in [0, 360) of each frame's rotation: (N, 2, 3) -> (N,).
+
+    ``A = U R(angle)`` with ``U = make_upright(A)``; for a similarity frame ``r R(angle)`` this is
+    the direction of the patch's x axis in the image (kornia's ``get_laf_orientation`` is its negative).
+    """
     a = np.asarray(lafs, dtype=np.float64)
-    return np.rad2deg(np.arctan2(a[:, 1, 0], a[:, 0, 0])) % 360.0
+    return np.rad2deg(np.arctan2(-a[:, 0, 1], a[:, 0, 0])) % 360.0
+
+
+def make_upright(lafs: np.ndarray) -> np.ndarray:
+    """Drop each frame's rotation, keep its region: ``A = U R`` -> ``U`` (N, 2, 3).
+
+    ``U = [[a, 0], [b, d]]`` (a, d > 0) is the lower-triangular factor with ``U U^T = A A^T``
+    (kornia's ``make_upright`` convention), so centre, ellipse and radius are kept and
+    :func:`orientation_deg` of the result is 0. A reflection (``det A < 0``) is dropped too.
+    """
+    a = np.asarray(lafs, dtype=np.float64)
+    row = np.hypot(a[:, 0, 0], a[:, 0, 1])
+    safe = np.maximum(row, 1e-12)
+    det = np.abs(a[:, 0, 0] * a[:, 1, 1] - a[:, 0, 1] * a[:, 1, 0])
+    out = np.zeros_like(a)
+    out[:, 0, 0] = row
+    out[:, 1, 0] = (a[:, 1, 0] * a[:, 0, 0] + a[:, 1, 1] * a[:, 0, 1]) / safe
+    out[:, 1, 1] = det / safe
+    out[:, :, 2] = a[:, :, 2]
+    return out.astype(np.float32)
+
+
+def rotate(lafs: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
+    """Turn each frame's patch axes by ``angles_deg`` (N,) in the OpenCV sense: ``A -> A R(angle)``.
+
+    For an upright frame the result has :func:`orientation_deg` equal to ``angles_deg``; the
+    region (ellipse) is unchanged.
+    """
+    a = np.asarray(lafs, dtype=np.float64)
+    t = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).reshape(-1))
+    rot = np.empty((len(t), 2, 2))
+    rot[:, 0, 0], rot[:, 0, 1] = np.cos(t), -np.sin(t)
+    rot[:, 1, 0], rot[:, 1, 1] = np.sin(t), np.cos(t)
+    out = a.copy()
+    out[:, :, :2] = a[:, :, :2] @ rot
+    return out.astype(np.float32)
+
+
+def anisotropy(lafs: np.ndarray) -> np.ndarray:
+    """Ratio (N,) >= 1 of the long to the short axis of each frame's ellipse."""
+    s = np.linalg.svd(np.asarray(lafs, dtype=np.float64)[:, :, :2], compute_uv=False)
+    return s[:, 0] / np.maximum(s[:, 1], 1e-12)
+
+
+def set_radius(lafs: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Rescale each frame's shape so that its radius ``sqrt|det A|`` is ``radii`` (N,)."""
+    return scale(lafs, np.asarray(radii, np.float64) / np.maximum(radius(lafs), 1e-12))
 
 
 def centers(lafs: np.ndarray) -> np.ndarray:

@@ -15,6 +15,12 @@ axis is kept and under-sampling is at most a factor sqrt(2). A frame squashed k:
 under-sampled k times along its long axis; it averages ``ceil(k)`` bilinear samples spread over
 one patch-pixel step along that axis only (a box pre-filter), so a 4:1 frame is blurred 4x more
 along its long axis than across it. Frames that reach outside the image read replicated border pixels.
+
+Difference from a reference that warps the whole image onto the frame's square at 8x the patch
+resolution and box-averages down to 32x32 (exact anti-aliasing along every direction;
+``tests/test_patches.py``), on a real photo (intensity std 63): mean absolute difference 1.2 grey
+levels for isotropic frames (the pyramid's Gaussian is smoother than a box), 0.2-0.4 for frames
+squashed 4:1 at 0 and 35 degrees, against 2.5-2.6 without the long-axis taps (``anisotropic=False``).
 """
 
 from __future__ import annotations

@@ -14,10 +14,11 @@ import numpy as np
 from . import laf as laflib
 from .config import PipelineConfig, get_preset
 from .describe import HardNetDescriptor
-from .detect.dog import Detections, DoGDetector
+from .detect.base import Detections
+from .frames import FrameDetector
 from .io import ImageLike, load_gray
 from .match import Matches, match
-from .patches import extract_patches
+from .patches import build_pyramid, extract_patches
 from .verify import verify
 
 
@@ -138,8 +139,8 @@ class Pipeline:
         base = get_preset(config) if isinstance(config, str) else config
         self.config = base.with_options(**options)
         c = self.config
-        self.detector = DoGDetector(nfeatures=c.nfeatures, contrast_threshold=c.contrast_threshold,
-                                    upright=c.upright, magnification=c.magnification)
+        self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
+                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold)
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size)
         elif c.descriptor in ("sift", "rootsift"):
@@ -147,11 +148,12 @@ class Pipeline:
         else:
             raise ValueError(f"unknown descriptor {c.descriptor!r}; known: hardnet, sift, rootsift")
 
-    def describe_frames(self, image: np.ndarray, detections: Detections) -> Features:
-        """Patches and descriptors for given frames of a uint8 (H, W) image."""
+    def describe_frames(self, image: np.ndarray, detections: Detections,
+                        pyramid: list[np.ndarray] | None = None) -> Features:
+        """Patches and descriptors for given frames of a uint8 (H, W) image (``pyramid``: its reusable pyramid)."""
         t0 = time.perf_counter()
         if isinstance(self.descriptor, HardNetDescriptor):
-            patches = extract_patches(image, detections.lafs)
+            patches = extract_patches(image, detections.lafs, pyramid=pyramid)
             t1 = time.perf_counter()
             descriptors = self.descriptor(patches)
         else:
@@ -166,9 +168,10 @@ class Pipeline:
         t0 = time.perf_counter()
         gray = load_gray(image)
         t1 = time.perf_counter()
-        detections = self.detector(gray, mask)
+        pyramid = build_pyramid(gray)
+        detections = self.frames(gray, mask, pyramid=pyramid)
         t2 = time.perf_counter()
-        features = self.describe_frames(gray, detections)
+        features = self.describe_frames(gray, detections, pyramid=pyramid)
         features.timings = {"load": t1 - t0, "detect": t2 - t1, **features.timings}
         return features
 

@@ -50,8 +50,10 @@ REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
                url=f"{_HARDNET_BASE}/train_liberty_with_aug/checkpoint_liberty_with_aug.pth",
                description="official HardNet trained on Liberty with augmentation, downloaded on first use"),
     WeightSpec("affnet", "AffNet.pth", "affnet", url=f"{_AFFNET_BASE}/AffNet.pth",
+               sha256="65c8bb2cf71e913818522d09dcc4262bcbcef5d756baa86a41f28526c2d61160",
                description="AffNet affine shape estimator (Mishkin et al., ECCV 2018)"),
     WeightSpec("orinet", "OriNet.pth", "orinet", url=f"{_AFFNET_BASE}/OriNet.pth",
+               sha256="030e7964ae3e136d00431c7e11c6b67df40ad299f02ac384fee0f1c3fd1dcb30",
                description="OriNet orientation estimator (Mishkin et al., ECCV 2018)"),
 ]}
 

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
 from .. import laf as laflib
+from .base import Detections
 
-#: Frame radius = MAGNIFICATION * (OpenCV keypoint size / 2): the patch covers +-6 sigma of the blob.
-#: Measured on the dev pairs (see README, "Magnification"), 6 is the best of {4, 5, 6, 7.5}.
+#: Frame radius = MAGNIFICATION * (OpenCV keypoint size / 2) = MAGNIFICATION * sigma: the patch
+#: covers +-6 sigma of the blob, the convention of the official HardNet and of kornia (``mr_size``).
 DEFAULT_MAGNIFICATION = 6.0
-
-
-@dataclass
-class Detections:
-    """Frames found in one image.
-
-    lafs: (N, 2, 3) float32 frames (see :mod:`hardmatch.laf`); responses: (N,) float32 detector
-    strength; octaves: (N,) int OpenCV octave code (kept for ``cv2.KeyPoint`` round trips).
-    """
-
-    lafs: np.ndarray
-    responses: np.ndarray
-    octaves: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.lafs)
-
-    def subset(self, index: np.ndarray) -> "Detections":
-        return Detections(self.lafs[index], self.responses[index], self.octaves[index])
 
 
 class DoGDetector:
@@ -39,6 +19,8 @@ class DoGDetector:
     ``nfeatures`` keeps the strongest responses (0: all). ``upright`` drops orientations (all
     frames point right, duplicates from multiple orientations are merged).
     """
+
+    oriented = True
 
     def __init__(self, nfeatures: int = 8000, contrast_threshold: float = 0.04, edge_threshold: float = 10.0,
                  upright: bool = False, magnification: float = DEFAULT_MAGNIFICATION) -> None:

@@ -1,0 +1,72 @@
+"""What every detector returns: :class:`Detections`, frames plus their detector strength."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Frames found in one image.
+
+    lafs: (N, 2, 3) float32 frames (see :mod:`hardmatch.laf`); responses: (N,) float32 detector
+    strength (comparable only within one detector); octaves: (N,) int octave code (OpenCV's for
+    DoG, the scale-space octave for Hessian, 0 for MSER; kept for ``cv2.KeyPoint`` round trips).
+    """
+
+    lafs: np.ndarray
+    responses: np.ndarray
+    octaves: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lafs)
+
+    def subset(self, index: np.ndarray) -> "Detections":
+        return Detections(self.lafs[index], self.responses[index], self.octaves[index])
+
+    def with_lafs(self, lafs: np.ndarray) -> "Detections":
+        return Detections(np.asarray(lafs, np.float32), self.responses, self.octaves)
+
+    @staticmethod
+    def empty() -> "Detections":
+        return Detections(np.zeros((0, 2, 3), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    @staticmethod
+    def concat(parts: list["Detections"]) -> "Detections":
+        if not parts:
+            return Detections.empty()
+        return Detections(np.concatenate([p.lafs for p in parts]).astype(np.float32),
+                          np.concatenate([p.responses for p in parts]).astype(np.float32),
+                          np.concatenate([p.octaves for p in parts]).astype(np.int64))
+
+
+class Detector(Protocol):
+    """A detector: uint8 (H, W) image (+ optional uint8 mask) -> :class:`Detections`, strongest first.
+
+    ``oriented`` says whether the frames carry a measured orientation (DoG) or are upright.
+    """
+
+    oriented: bool
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> Detections: ...
+
+
+def strongest(detections: Detections, nfeatures: int) -> Detections:
+    """Sort by response, strongest first, and keep ``nfeatures`` (0: all)."""
+    order = np.argsort(-detections.responses, kind="stable")
+    if nfeatures > 0:
+        order = order[:nfeatures]
+    return detections.subset(order)
+
+
+def apply_mask(detections: Detections, mask: np.ndarray | None) -> Detections:
+    """Drop frames whose centre falls where ``mask`` (H, W) is zero."""
+    if mask is None or len(detections) == 0:
+        return detections
+    h, w = mask.shape[:2]
+    xy = np.rint(detections.lafs[:, :, 2]).astype(np.int64)
+    x, y = np.clip(xy[:, 0], 0, w - 1), np.clip(xy[:, 1], 0, h - 1)
+    return detections.subset(np.nonzero(mask[y, x] > 0)[0])

@@ -1,0 +1,126 @@
+"""Affine shape estimation: turn frames into ellipses that follow the local affine deformation.
+
+Both estimators take frames (N, 2, 3) and return upright frames (orientation 0, see
+:func:`hardmatch.laf.make_upright`) with the same centres and radii, plus a keep mask; an
+orientation estimator runs afterwards. Patches are cut with :func:`hardmatch.patches.extract_patches`
+from a shared pyramid.
+
+- :class:`BaumbergShape`: the classical iteration (Baumberg 2000; Mikolajczyk & Schmid 2004):
+  measure the second-moment matrix ``M`` of the gradients in the normalised patch, update
+  ``U <- U M^{-1/2}``, repeat until ``M`` is isotropic.
+- :class:`AffNetShape`: one pass of AffNet (Mishkin et al. 2018) on the patch of the upright frame.
+"""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+
+from .. import laf as laflib
+from ..patches import extract_patches
+
+#: Frames more elongated than this are dropped (degenerate, edge-like regions).
+MAX_ANISOTROPY = 6.0
+SHAPES = ("none", "baumberg", "affnet")
+
+
+def _gaussian_window(size: int, sigma: float) -> np.ndarray:
+    coords = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
+    g = np.exp(-0.5 * (coords / sigma) ** 2)
+    w = np.outer(g, g)
+    return (w / w.sum()).astype(np.float32)
+
+
+def second_moments(patches: np.ndarray, window_sigma: float | None = None) -> np.ndarray:
+    """Gaussian-weighted second-moment matrices (N, 2, 2) of patch gradients, patches (N, 1, P, P)."""
+    n, _, p, _ = patches.shape
+    if n == 0:
+        return np.zeros((0, 2, 2), np.float32)
+    window = _gaussian_window(p, window_sigma or p / 6.0)
+    flat = patches.reshape(n * p, p)  # stack patches vertically: one filter call for all of them
+    smooth = cv2.GaussianBlur(flat, (0, 0), 1.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3, scale=0.125).reshape(n, p, p)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3, scale=0.125).reshape(n, p, p)
+    # rows at patch seams mix neighbours; the window's weight there is ~0
+    mxx = np.einsum("nij,ij->n", gx * gx, window)
+    mxy = np.einsum("nij,ij->n", gx * gy, window)
+    myy = np.einsum("nij,ij->n", gy * gy, window)
+    return np.stack([np.stack([mxx, mxy], -1), np.stack([mxy, myy], -1)], -2)
+
+
+def _inverse_sqrt(m: np.ndarray) -> np.ndarray:
+    """``M^{-1/2}`` (N, 2, 2) of symmetric positive matrices, scaled to determinant 1."""
+    vals, vecs = np.linalg.eigh(m.astype(np.float64))
+    vals = np.maximum(vals, 1e-12)
+    inv_sqrt = vecs @ (vecs.transpose(0, 2, 1) / np.sqrt(vals)[:, :, None])
+    return inv_sqrt / np.sqrt(np.abs(np.linalg.det(inv_sqrt)))[:, None, None]
+
+
+class BaumbergShape:
+    """Iterative second-moment shape adaptation, vectorised over frames.
+
+    ``max_iters`` updates at most; a frame stops when its ``M`` eigenvalue ratio is below
+    ``1 + tolerance``. Frames whose ellipse grows more elongated than :data:`MAX_ANISOTROPY` are dropped.
+    """
+
+    def __init__(self, max_iters: int = 8, tolerance: float = 0.05) -> None:
+        self.max_iters = max_iters
+        self.tolerance = tolerance
+
+    def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> tuple[np.ndarray, np.ndarray]:
+        """Frames (N, 2, 3) -> (upright adapted frames (N, 2, 3), keep mask (N,) bool)."""
+        radii = laflib.radius(lafs)
+        current = laflib.make_upright(lafs).astype(np.float64)
+        active = np.arange(len(lafs))
+        keep = np.ones(len(lafs), bool)
+        for _ in range(self.max_iters):
+            if len(active) == 0:
+                break
+            patches = extract_patches(image, current[active].astype(np.float32), pyramid=pyramid)
+            m = second_moments(patches)
+            vals = np.linalg.eigvalsh(m.astype(np.float64))
+            converged = vals[:, 1] <= (1.0 + self.tolerance) * np.maximum(vals[:, 0], 1e-12)
+            flat = vals[:, 1] <= 1e-10
+            update = ~converged & ~flat
+            idx = active[update]
+            current[idx, :, :2] = current[idx, :, :2] @ _inverse_sqrt(m[update])
+            current[idx] = laflib.make_upright(laflib.set_radius(current[idx], radii[idx]))
+            elongated = laflib.anisotropy(current[idx]) > MAX_ANISOTROPY
+            keep[idx[elongated]] = False
+            active = idx[~elongated]
+        return current.astype(np.float32), keep
+
+
+class AffNetShape:
+    """AffNet shape of each frame (one pass, as in the AffNet paper's HesAffNet)."""
+
+    def __init__(self, weights: str | os.PathLike = "affnet") -> None:
+        from ..nets.affnet import AffNet
+
+        self.net = AffNet(weights)
+
+    def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> tuple[np.ndarray, np.ndarray]:
+        """Frames (N, 2, 3) -> (upright frames (N, 2, 3) with AffNet's shape, keep mask (N,) bool)."""
+        radii = laflib.radius(lafs)
+        upright = laflib.make_upright(lafs)
+        shapes = self.net(extract_patches(image, upright, pyramid=pyramid))
+        out = upright.astype(np.float64)
+        out[:, :, :2] = out[:, :, :2] @ shapes
+        ok = np.isfinite(out).all(axis=(1, 2)) & (np.linalg.det(out[:, :, :2]) > 1e-9)
+        out[~ok] = upright[~ok]
+        out = laflib.make_upright(laflib.set_radius(out.astype(np.float32), radii))
+        keep = laflib.anisotropy(out) <= MAX_ANISOTROPY
+        return out, keep
+
+
+def make_shape_estimator(name: str):
+    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape`."""
+    if name == "none":
+        return None
+    if name == "baumberg":
+        return BaumbergShape()
+    if name == "affnet":
+        return AffNetShape()
+    raise ValueError(f"unknown affine shape {name!r}; known: {', '.join(SHAPES)}")

@@ -1,0 +1,107 @@
+"""Local affine frames of an image: detector(s) -> affine shape -> orientation, composed from names.
+
+``FrameDetector("hessaff", affine="affnet", orientation="orinet")`` is HesAffNet;
+``FrameDetector("dog+mser")`` unites DoG and MSER frames. Detector names:
+
+- ``dog``: OpenCV SIFT's DoG extrema. With ``affine="none"`` and ``orientation="dominant"``
+  it keeps SIFT's own orientations (several per blob where SIFT finds several);
+- ``hessian``: determinant-of-Hessian blobs (:mod:`hardmatch.detect.hessian`);
+- ``hessaff``: Hessian-affine, i.e. ``hessian`` whose shape is adapted by Baumberg's iteration
+  unless ``affine`` names another estimator;
+- ``mser``: MSER regions, affine by construction (``affine`` is not applied to them).
+
+Each detector keeps its ``nfeatures`` strongest frames; the union is returned in the order the
+detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .detect.base import Detections
+from .detect.dog import DoGDetector
+from .detect.hessian import HessianDetector
+from .detect.mser import MSERDetector
+from .detect.orientation import ORIENTATIONS, make_orienter
+from .detect.shape import SHAPES, make_shape_estimator
+from .patches import build_pyramid
+
+DETECTORS = ("dog", "hessian", "hessaff", "mser")
+
+
+def parse_detector(name: str) -> list[str]:
+    """``"dog+mser"`` -> ``["dog", "mser"]``; unknown or repeated names raise ``ValueError``."""
+    parts = [p.strip().lower() for p in str(name).split("+")]
+    unknown = [p for p in parts if p not in DETECTORS]
+    if unknown or not parts:
+        raise ValueError(f"unknown detector {unknown[0] if unknown else name!r}; known: {', '.join(DETECTORS)}, "
+                         f"or several joined with '+' (e.g. dog+mser)")
+    if len(set(parts)) != len(parts):
+        raise ValueError(f"detector {name!r} names a detector twice")
+    return parts
+
+
+class FrameDetector:
+    """Image -> :class:`~hardmatch.detect.base.Detections` with affine shape and orientation.
+
+    ``nfeatures`` per detector (0: all); ``affine`` one of ``none|baumberg|affnet``;
+    ``orientation`` one of ``dominant|orinet|upright``.
+    """
+
+    def __init__(self, detector: str = "dog", nfeatures: int = 8000, affine: str = "none",
+                 orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04) -> None:
+        if affine not in SHAPES:
+            raise ValueError(f"unknown affine shape {affine!r}; known: {', '.join(SHAPES)}")
+        if orientation not in ORIENTATIONS:
+            raise ValueError(f"unknown orientation {orientation!r}; known: {', '.join(ORIENTATIONS)}")
+        self.names = parse_detector(detector)
+        self.orienter = make_orienter(orientation)
+        self._shapes: dict[str, object] = {}
+        self.stages = []  # (name, detector, shape estimator or None, orient?)
+        for name in self.names:
+            shape_name = "none" if name == "mser" else ("baumberg" if name == "hessaff" and affine == "none" else affine)
+            keeps_sift_orientation = name == "dog" and shape_name == "none" and orientation == "dominant"
+            if name == "dog":
+                det = DoGDetector(nfeatures, contrast_threshold=contrast_threshold,
+                                  upright=not keeps_sift_orientation, magnification=magnification)
+            elif name in ("hessian", "hessaff"):
+                det = HessianDetector(nfeatures, magnification=magnification)
+            else:
+                det = MSERDetector(nfeatures)
+            self.stages.append((name, det, self._shape(shape_name), not keeps_sift_orientation))
+
+    def _shape(self, name: str):
+        if name not in self._shapes:
+            self._shapes[name] = make_shape_estimator(name)
+        return self._shapes[name]
+
+    @property
+    def keypoint_detector(self) -> DoGDetector | None:
+        """The DoG detector when it is the only one and frames are its own (OpenCV keypoint round trip)."""
+        if len(self.stages) == 1 and self.stages[0][0] == "dog" and not self.stages[0][3]:
+            return self.stages[0][1]
+        return None
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None,
+                 pyramid: list[np.ndarray] | None = None) -> Detections:
+        """Frames of a uint8 (H, W) image; pass the :func:`~hardmatch.patches.build_pyramid` of it to reuse one."""
+        parts = []
+        for _, detector, shape, orient in self.stages:
+            detections = detector(image, mask)
+            if len(detections) and (shape is not None or orient):
+                pyramid = pyramid if pyramid is not None else build_pyramid(image)
+                detections = self.finish(image, detections, shape, orient, pyramid)
+            parts.append(detections)
+        return Detections.concat(parts)
+
+    def finish(self, image: np.ndarray, detections: Detections, shape, orient: bool,
+               pyramid: list[np.ndarray]) -> Detections:
+        """Shape, then orientation, of given detections."""
+        lafs = detections.lafs
+        if shape is not None:
+            lafs, keep = shape(image, lafs, pyramid=pyramid)
+            detections = Detections(lafs[keep], detections.responses[keep], detections.octaves[keep])
+            lafs = detections.lafs
+        if orient and self.orienter is not None and len(lafs):
+            lafs = self.orienter(image, lafs, pyramid=pyramid)
+        return detections.with_lafs(lafs)
