@@ -54,8 +54,7 @@ class HessianDetector:
         while min(base.shape) >= self.min_side:
             centers, sigmas, responses, next_base = self._octave(base)
             factor = 2.0 ** octave
-            # octave pixel (x, y) sits at input pixel (x + 0.5) * factor - 0.5
-            centers = (centers + 0.5) * factor - 0.5
+            centers = centers * factor  # octaves subsample even pixels: octave pixel x is input pixel x * 2**octave
             parts.append(Detections(
                 laflib.from_center_radius_angle(centers, self.magnification * sigmas * factor, np.zeros(len(centers))),
                 responses.astype(np.float32), np.full(len(centers), octave, np.int64)))

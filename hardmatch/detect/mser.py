@@ -30,7 +30,7 @@ class MSERDetector:
 
     oriented = False
 
-    def __init__(self, nfeatures: int = 8000, delta: int = 5, min_area: int = 30, max_area_fraction: float = 0.01,
+    def __init__(self, nfeatures: int = 8000, delta: int = 5, min_area: int = 30, max_area_fraction: float = 0.1,
                  magnification: float = DEFAULT_MSER_MAGNIFICATION) -> None:
         self.nfeatures = int(nfeatures)
         self.delta = int(delta)

@@ -1,0 +1,166 @@
+"""Detectors (Hessian, MSER, combinations), affine shape (Baumberg, AffNet) and orientation (dominant, OriNet)."""
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from hardmatch import laf
+from hardmatch.detect.hessian import HessianDetector
+from hardmatch.detect.mser import MSERDetector
+from hardmatch.detect.orientation import DominantGradientOrientation, OriNetOrientation
+from hardmatch.detect.shape import AffNetShape, BaumbergShape
+from hardmatch.errors import WeightsError
+from hardmatch.frames import FrameDetector, parse_detector
+from hardmatch.patches import extract_patches
+
+from .conftest import need_shared
+
+
+@pytest.fixture
+def affnet_home(tmp_path, monkeypatch):
+    """A TORCH_HOME holding the official AffNet/OriNet files from shared/weights."""
+    weights = need_shared("weights")
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in ("AffNet.pth", "OriNet.pth"):
+        shutil.copy(weights / name, checkpoints / name)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    return checkpoints
+
+
+def _gaussian_image(blobs, size=(240, 320)) -> np.ndarray:
+    """uint8 image of bright Gaussian blobs (x, y, covariance (2, 2)) on a dark background."""
+    ys, xs = np.mgrid[0:size[0], 0:size[1]].astype(np.float64)
+    img = np.full(size, 30.0)
+    for x, y, cov in blobs:
+        d = np.stack([xs - x, ys - y], -1)
+        inv = np.linalg.inv(cov)
+        img += 200 * np.exp(-0.5 * np.einsum("...i,ij,...j->...", d, inv, d))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a.reshape(len(a), -1)
+    b = b.reshape(len(b), -1)
+    a = (a - a.mean(1, keepdims=True)) / (a.std(1, keepdims=True) + 1e-6)
+    b = (b - b.mean(1, keepdims=True)) / (b.std(1, keepdims=True) + 1e-6)
+    return (a * b).mean(1)
+
+
+def _rotate90(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The image turned 90 degrees counter-clockwise and the homography of that turn."""
+    width = image.shape[1]
+    return np.ascontiguousarray(np.rot90(image)), np.array([[0, 1, 0], [-1, 0, width - 1], [0, 0, 1.0]])
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.0])
+def test_hessian_finds_a_blob_at_its_centre_and_scale(sigma):
+    img = _gaussian_image([(150.3, 110.6, np.eye(2) * sigma ** 2)])
+    det = HessianDetector(nfeatures=0)(img)
+    best = np.argmax(det.responses)
+    centre = det.lafs[best, :, 2]
+    assert np.linalg.norm(centre - [150.3, 110.6]) < 0.3
+    found_sigma = laf.radius(det.lafs[best:best + 1])[0] / 6.0
+    assert abs(np.log(found_sigma / sigma)) < np.log(1.25)
+    assert np.allclose(laf.orientation_deg(det.lafs), 0)  # upright: orientation comes later
+
+
+def test_hessian_is_rotation_covariant(texture):
+    rot, h = _rotate90(texture)
+    d1, d2 = HessianDetector(nfeatures=1000)(texture), HessianDetector(nfeatures=1000)(rot)
+    mapped = laf.centers(laf.transform(d1.lafs, h))
+    dist = np.linalg.norm(mapped[:, None] - laf.centers(d2.lafs)[None], axis=2).min(1)
+    assert (dist < 1.0).mean() > 0.7
+
+
+def test_mser_frame_follows_the_region_ellipse():
+    angle = np.radians(30)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    cov = rot @ np.diag([16.0 ** 2, 6.0 ** 2]) @ rot.T
+    img = _gaussian_image([(130, 100, cov)])  # level sets: ellipses of axis ratio 16:6 at 30 degrees
+    det = MSERDetector(nfeatures=0)(img)
+    assert len(det) >= 1
+    for frame in det.lafs:
+        assert np.linalg.norm(frame[:, 2] - [130, 100]) < 1.0
+        vals, vecs = np.linalg.eigh(frame[:, :2] @ frame[:, :2].T)
+        assert np.sqrt(vals[1] / vals[0]) == pytest.approx(16 / 6, rel=0.1)
+        assert abs(np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])) % 180 - 30) < 3
+        assert laf.orientation_deg(frame[None])[0] == pytest.approx(0, abs=1e-3)
+
+
+def test_detector_names_combine_and_bad_names_fail(texture):
+    assert parse_detector("dog+MSER") == ["dog", "mser"]
+    for bad in ("sift", "dog+dog", "dog+"):
+        with pytest.raises(ValueError):
+            parse_detector(bad)
+    dog = FrameDetector("dog", nfeatures=300)(texture)
+    mser = FrameDetector("mser", nfeatures=300)(texture)
+    both = FrameDetector("dog+mser", nfeatures=300)(texture)
+    assert len(both) == len(dog) + len(mser) and len(mser) > 20
+
+
+def test_mask_keeps_frames_inside(texture):
+    mask = np.zeros(texture.shape, np.uint8)
+    mask[:, : texture.shape[1] // 2] = 255
+    det = FrameDetector("hessian+mser", nfeatures=500)(texture, mask)
+    assert len(det) > 50 and (laf.centers(det.lafs)[:, 0] <= texture.shape[1] // 2 + 0.5).all()
+
+
+def test_baumberg_adapts_to_an_elongated_blob():
+    angle = np.radians(30)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    cov = rot @ np.diag([8.0 ** 2, 4.0 ** 2]) @ rot.T
+    img = _gaussian_image([(160, 120, cov)])
+    start = laf.from_center_radius_angle(np.array([[160.0, 120.0]]), np.array([6 * 5.6]), np.array([0.0]))
+    frames, keep = BaumbergShape()(img, start)
+    assert keep.all()
+    vals, vecs = np.linalg.eigh(frames[0, :, :2] @ frames[0, :, :2].T)
+    assert abs(np.sqrt(vals[1] / vals[0]) - 2.0) < 0.3  # the blob's axis ratio
+    long_axis = np.degrees(np.arctan2(vecs[1, 1], vecs[0, 1])) % 180
+    assert abs(long_axis - 30) < 5
+    assert laf.radius(frames)[0] == pytest.approx(laf.radius(start)[0], rel=1e-4)
+
+
+@pytest.mark.parametrize("estimator", ["baumberg", "affnet"])
+def test_affine_shape_makes_patches_of_a_tilted_view_agree(texture, affnet_home, estimator):
+    """Tilt the image 2:1; frames adapted on both views agree better than plain circles do."""
+    shape = BaumbergShape() if estimator == "baumberg" else AffNetShape()
+    tilt = np.array([[1.0, 0.25, 0.0], [0.0, 0.5, 0.0], [0, 0, 1.0]])
+    size = (int(texture.shape[1] * 1.25), int(texture.shape[0] * 0.5))
+    warped = cv2.warpAffine(texture, tilt[:2], size, flags=cv2.INTER_AREA)
+    d1 = HessianDetector(nfeatures=400)(texture)
+    exact = laf.transform(d1.lafs, tilt)
+    inside = (laf.centers(exact) > 40).all(1) & (laf.centers(exact) < np.array(size) - 40).all(1)
+    frames1 = d1.lafs[inside]
+    # what a similarity-covariant detector finds in the tilted view: a circle of the mapped radius
+    circles2 = laf.from_center_radius_angle(laf.centers(exact[inside]), laf.radius(exact[inside]),
+                                            np.zeros(inside.sum()))
+    orient = DominantGradientOrientation()
+    plain = _ncc(extract_patches(texture, orient(texture, frames1)), extract_patches(warped, orient(warped, circles2)))
+    a1, k1 = shape(texture, frames1)
+    a2, k2 = shape(warped, circles2)
+    keep = k1 & k2
+    adapted = _ncc(extract_patches(texture, orient(texture, a1[keep])),
+                   extract_patches(warped, orient(warped, a2[keep])))
+    assert keep.mean() > 0.5
+    assert np.median(adapted) > np.median(plain) + 0.1
+
+
+@pytest.mark.parametrize("name", ["dominant", "orinet"])
+def test_orientation_makes_patches_of_a_rotated_image_agree(texture, affnet_home, name):
+    orient = DominantGradientOrientation() if name == "dominant" else OriNetOrientation()
+    rot, h = _rotate90(texture)
+    frames = HessianDetector(nfeatures=300)(texture).lafs
+    frames_rot = laf.make_upright(laf.transform(frames, h))  # as a detector would find them: upright
+    unoriented = _ncc(extract_patches(texture, frames), extract_patches(rot, frames_rot))
+    o1, o2 = orient(texture, frames), orient(rot, frames_rot)
+    oriented = _ncc(extract_patches(texture, o1), extract_patches(rot, o2))
+    assert np.median(unoriented) < 0.3 < 0.9 < np.median(oriented)
+
+
+def test_affnet_weights_are_checked_against_the_registry(affnet_home):
+    (affnet_home / "AffNet.pth").write_bytes(b"not the official file")
+    with pytest.raises(WeightsError, match="sha256"):
+        AffNetShape()
