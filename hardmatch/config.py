@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from .detect.dog import DEFAULT_MAGNIFICATION
 from .detect.orientation import ORIENTATIONS
 from .detect.shape import SHAPES
-from .match import DEFAULT_RATIO
+from .match import DEFAULT_FGINN_RADIUS, DEFAULT_RATIO
 from .weights import DEFAULT_DESCRIPTOR
 
 
@@ -36,8 +36,10 @@ class PipelineConfig:
     weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path")
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)")
-    matcher: str = _opt("snn", "snn: ratio test, mnn: mutual nearest neighbour, smnn: both", ("snn", "mnn", "smnn"))
-    ratio: float = _opt(DEFAULT_RATIO, "ratio-test threshold (snn, smnn)")
+    matcher: str = _opt("snn", "snn: ratio test, mnn: mutual nearest neighbour, smnn: both, fginn: ratio against "
+                               "the first neighbour farther than fginn_radius px", ("snn", "mnn", "smnn", "fginn"))
+    ratio: float = _opt(DEFAULT_RATIO, "ratio-test threshold (snn, smnn, fginn)")
+    fginn_radius: float = _opt(DEFAULT_FGINN_RADIUS, "fginn: neighbours closer than this (px) to the first are the same point")
     geometry: str = _opt("fundamental", "model to verify: homography (planar scene or pure rotation) "
                                         "or fundamental (any rigid scene)", ("homography", "fundamental"))
     ransac: str = _opt("degensac", "robust estimator: degensac (pydegensac) or magsac (OpenCV MAGSAC++)",
@@ -47,6 +49,10 @@ class PipelineConfig:
     confidence: float = _opt(0.9999, "RANSAC confidence")
     seed: int = _opt(0, "random seed of the robust estimator")
     min_inliers: int = _opt(10, "a model with fewer inliers counts as not found")
+    on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
+                                  "and synthesized tilted views (see hardmatch.mods)")
+    step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search")
+    laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)")
 
     def __post_init__(self) -> None:
         from .frames import parse_detector
@@ -69,6 +75,8 @@ class PipelineConfig:
 PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(),
     "fast": PipelineConfig(nfeatures=2000, matcher="smnn"),
+    # MODS-style matching on demand: the default first, affine frames and view synthesis when it fails
+    "wide": PipelineConfig(on_demand=True),
     # baselines: OpenCV SIFT / RootSIFT descriptors with Lowe's ratio 0.8, same detector and verification
     "sift": PipelineConfig(descriptor="sift", ratio=0.8),
     "rootsift": PipelineConfig(descriptor="rootsift", ratio=0.8),

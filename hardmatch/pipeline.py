@@ -63,6 +63,8 @@ class PairResult:
     features1: Features | None = None
     features2: Features | None = None
     reason: str = ""
+    step: str | None = None  # on-demand matching: the step that succeeded
+    steps: list = field(default_factory=list)  # on-demand matching: one dict per step tried
 
     @property
     def num_inliers(self) -> int:
@@ -102,6 +104,8 @@ class PairResult:
             "num_inliers": self.num_inliers,
             "inliers": np.concatenate([p1, p2], axis=1).round(3).tolist(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "step": self.step,
+            "steps": self.steps,
             "config": asdict(self.config),
         }
 
@@ -179,11 +183,14 @@ class Pipeline:
         """Match and verify two described images."""
         c = self.config
         t0 = time.perf_counter()
-        tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio)
+        tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio, points2=f2.points,
+                                   fginn_radius=c.fginn_radius)
         t1 = time.perf_counter()
         pts1 = f1.points[tentative.pairs[:, 0]].astype(np.float64)
         pts2 = f2.points[tentative.pairs[:, 1]].astype(np.float64)
-        result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence, c.seed)
+        result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence, c.seed,
+                        lafs1=f1.lafs[tentative.pairs[:, 0]], lafs2=f2.lafs[tentative.pairs[:, 1]],
+                        laf_check=c.laf_check, magnification=c.magnification)
         t2 = time.perf_counter()
         model, inliers, reason = result.model, result.inliers, ""
         if len(f1) == 0 or len(f2) == 0:
@@ -204,7 +211,11 @@ class Pipeline:
                           f1, f2, reason)
 
     def match_pair(self, image1: ImageLike, image2: ImageLike) -> PairResult:
-        """Full pipeline on two images (paths or arrays)."""
+        """Full pipeline on two images (paths or arrays); MODS steps when the configuration is ``on_demand``."""
+        if self.config.on_demand:
+            from .mods import OnDemandMatcher
+
+            return OnDemandMatcher(self.config).match_pair(image1, image2)
         t0 = time.perf_counter()
         f1 = self.extract(image1)
         f2 = self.extract(image2)

@@ -36,10 +36,14 @@ class Verification:
 
 def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", method: str = "degensac",
            threshold: float | None = None, max_iters: int = 10000, confidence: float = 0.9999,
-           seed: int = 0) -> Verification:
+           seed: int = 0, lafs1: np.ndarray | None = None, lafs2: np.ndarray | None = None,
+           laf_check: float = 0.0, magnification: float = 6.0) -> Verification:
     """Fit ``geometry`` to correspondences pts1 (K, 2) <-> pts2 (K, 2) robustly.
 
     ``threshold`` is the inlier distance in pixels (default per geometry, see ``DEFAULT_THRESHOLD``).
+    ``laf_check > 0`` (DEGENSAC only) also requires each inlier's frames ``lafs1``/``lafs2`` (K, 2, 3)
+    to agree with the model: pydegensac's ``laf_consistensy_coef``. Frames are handed over at
+    OpenCV keypoint scale (radius / magnification * 2, pydegensac's convention for keypoints).
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
@@ -53,7 +57,10 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
         return no_model
     threshold = DEFAULT_THRESHOLD[geometry] if threshold is None else float(threshold)
     if method == "degensac":
-        model, mask = _degensac(pts1, pts2, geometry, threshold, max_iters, confidence)
+        if laf_check > 0 and lafs1 is not None and lafs2 is not None:
+            pts1 = _pydegensac_frames(lafs1, 2.0 / magnification)
+            pts2 = _pydegensac_frames(lafs2, 2.0 / magnification)
+        model, mask = _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, max(laf_check, 0.0))
     else:
         cv2.setRNGSeed(int(seed))
         if geometry == "homography":
@@ -69,9 +76,16 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
     return Verification(np.asarray(model, dtype=np.float64), inliers)
 
 
-def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence):
+def _pydegensac_frames(lafs: np.ndarray, factor: float) -> np.ndarray:
+    """Frames (K, 2, 3) -> pydegensac's (K, 6) ``x, y`` + the shape's columns (its cv2.KeyPoint layout)."""
+    a = np.asarray(lafs, dtype=np.float64).reshape(-1, 2, 3)
+    return np.ascontiguousarray(np.concatenate([a[:, :, 2], a[:, 0:1, 0] * factor, a[:, 1:2, 0] * factor,
+                                                a[:, 0:1, 1] * factor, a[:, 1:2, 1] * factor], axis=1))
+
+
+def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, laf_check: float = 0.0):
     import pydegensac
 
     if geometry == "homography":
-        return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters)
-    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters)
+        return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters, laf_check)
+    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters, laf_check)
