@@ -150,7 +150,7 @@ class Step:
 DEFAULT_STEPS: tuple[Step, ...] = (
     Step("base"),
     Step("hessaff-affnet", {"detector": "hessaff", "affine": "affnet", "nfeatures": 4000, "matcher": "fginn"}),
-    Step("views-dog", {"detector": "dog", "nfeatures": 800, "matcher": "fginn"}, tilts=(2.0, 4.0)),
+    Step("views-dog", {"detector": "dog", "nfeatures": 600, "matcher": "fginn"}, tilts=(2.0, 4.0)),
 )
 
 

@@ -54,3 +54,21 @@ def test_degenerate_sizes():
     assert len(match(np.zeros((0, 128), np.float32), one, "smnn")) == 0
     with pytest.raises(ValueError, match="matcher"):
         match(one, one, "bogus")
+
+
+def test_fginn_ignores_near_duplicates_but_not_distant_lookalikes(descriptors):
+    d1, d2 = descriptors
+    rng = np.random.default_rng(1)
+    points2 = rng.uniform(0, 1000, (len(d2), 2)).astype(np.float32)
+    # every true partner gets a near-identical twin: the plain ratio test then rejects them all
+    twins = _unit(d2[:200] + 0.01 * rng.normal(size=(200, 128)))
+    d2x = np.concatenate([d2, twins])
+    near = np.concatenate([points2, points2[:200] + 2.0])  # twins 2.8 px away: the same point
+    far = np.concatenate([points2, points2[:200] + 300.0])  # twins elsewhere: truly ambiguous
+    assert len(match(d1, d2x, "snn", 0.9)) < 20
+    kept = match(d1, d2x, "fginn", 0.9, points2=near)
+    assert len(kept) > 180 and np.isin(kept.pairs[:, 1] % 300, np.arange(200)).all()
+    assert np.all((kept.pairs[:, 1] == kept.pairs[:, 0]) | (kept.pairs[:, 1] == kept.pairs[:, 0] + 300))
+    assert len(match(d1, d2x, "fginn", 0.9, points2=far)) < 20
+    with pytest.raises(ValueError, match="points2"):
+        match(d1, d2x, "fginn", 0.9)

@@ -1,0 +1,104 @@
+"""MODS view synthesis and matching on demand."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hardmatch import laf
+from hardmatch.cli import main
+from hardmatch.config import get_preset
+from hardmatch.detect.base import Detections
+from hardmatch.mods import OnDemandMatcher, Step, View, detect_in_views, merge_duplicates, synthesize, view_set
+
+from .conftest import need_shared, reprojection_error, textured_image
+
+
+def test_view_set_follows_asift_sampling():
+    assert view_set((1.0,)) == [View(1.0, 0.0)]
+    views = view_set((1.0, 2.0, 4.0))
+    assert len(views) == 1 + 5 + 10
+    assert [v.angle for v in views if v.tilt == 2.0] == pytest.approx([0, 36, 72, 108, 144])
+
+
+@pytest.mark.parametrize("view", [View(2.0, 30.0), View(4.0, 100.0), View(2.8, 0.0)])
+def test_synthesized_view_maps_points_as_its_affine_says(view):
+    image = np.zeros((200, 300), np.uint8)
+    image[50:53, 80:83] = 255
+    out, affine = synthesize(image, view)
+    expected = affine @ np.array([81.0, 51.0, 1.0])
+    ys, xs = np.nonzero(out > out.max() * 0.5)
+    weights = out[ys, xs].astype(np.float64)
+    centre = np.array([np.average(xs, weights=weights), np.average(ys, weights=weights)])
+    assert np.linalg.norm(centre - expected) < 0.5
+    assert abs(np.linalg.det(affine[:, :2]) - 1.0 / view.tilt) < 0.02
+
+
+def test_frames_from_a_tilted_view_come_back_as_affine_frames_on_the_blob():
+    image = np.full((240, 320), 30.0)
+    ys, xs = np.mgrid[0:240, 0:320]
+    image += 200 * np.exp(-0.5 * (((xs - 160) / 6.0) ** 2 + ((ys - 120) / 6.0) ** 2))
+    image = image.astype(np.uint8)
+
+    def brightest_blob(view_image):  # a stand-in detector: one circle at the brightest pixel
+        y, x = np.unravel_index(np.argmax(cv2.GaussianBlur(view_image, (0, 0), 2)), view_image.shape)
+        return Detections(laf.from_center_radius_angle(np.array([[x, y]], float), np.array([20.0]), np.zeros(1)),
+                          np.ones(1, np.float32), np.zeros(1, np.int64))
+
+    back = detect_in_views(brightest_blob, image, [View(4.0, 0.0)])
+    assert len(back) == 1
+    assert np.linalg.norm(back.lafs[0, :, 2] - [160, 120]) < 2.5
+    assert laf.anisotropy(back.lafs)[0] == pytest.approx(4.0, rel=0.05)  # a circle in the view, 4:1 here
+
+
+def test_merge_duplicates_keeps_the_first_of_equal_frames():
+    frames = laf.from_center_radius_angle(np.array([[10, 10], [10.2, 10.1], [50, 50], [10, 10]], float),
+                                          np.array([20.0, 20.0, 20.0, 60.0]), np.zeros(4))
+    merged = merge_duplicates(Detections(frames, np.arange(4, dtype=np.float32), np.zeros(4, np.int64)))
+    assert merged.responses.tolist() == [0.0, 2.0, 3.0]
+
+
+def _tilted_pair(image: np.ndarray, tilt: float, angle: float):
+    """image and a strongly tilted, rotated view of it with the homography between them."""
+    view, affine = synthesize(image, View(tilt, angle))
+    return image, view, np.vstack([affine, [0, 0, 1.0]])
+
+
+@pytest.fixture(scope="module")
+def hard_pair():
+    return _tilted_pair(textured_image(400), 4.0, 50.0)
+
+
+def test_views_step_matches_what_the_first_step_cannot(hard_pair):
+    image, view, h_true = hard_pair
+    config = get_preset("wide").with_options(geometry="homography")
+    steps = (Step("plain", {"nfeatures": 500}),
+             Step("views", {"nfeatures": 300, "matcher": "fginn"}, tilts=(2.0, 4.0)))
+    result = OnDemandMatcher(config, steps).match_pair(image, view)
+    assert [s["step"] for s in result.steps] == ["plain", "views"]
+    assert result.steps[0]["inliers"] < 15 and result.step == "views" and result.num_inliers >= 15
+    assert reprojection_error(result.H, h_true, image.shape[1], image.shape[0]) < 5.0
+    assert set(result.timings) == {"step plain", "step views", "total"}
+
+
+def test_easy_pairs_stop_after_the_first_step():
+    image = textured_image(400)
+    h = np.array([[0.9, 0.1, 20], [-0.1, 0.9, 30], [0, 0, 1.0]])
+    warped = cv2.warpPerspective(image, h, (image.shape[1], image.shape[0]))
+    config = get_preset("wide").with_options(geometry="homography", nfeatures=500)
+    result = OnDemandMatcher(config).match_pair(image, warped)
+    assert result.step == "base" and len(result.steps) == 1
+    assert reprojection_error(result.H, h, image.shape[1], image.shape[0]) < 3.0
+
+
+def test_cli_wide_preset_matches_a_hard_homogr_pair(tmp_path):
+    root = need_shared("data/homogr")
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(main, ["pair", str(root / "LePoint2A.png"), str(root / "LePoint2B.png"), "--preset",
+                                    "wide", "--geometry", "homography", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    data = json.loads(out.read_text())
+    assert data["step"] != "base" and data["num_inliers"] >= 15
+    assert data["steps"][0]["step"] == "base" and data["steps"][0]["inliers"] < 15
