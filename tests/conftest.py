@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -66,3 +67,15 @@ def reprojection_error(h_est: np.ndarray, h_true: np.ndarray, width: int, height
 @pytest.fixture(scope="session")
 def texture() -> np.ndarray:
     return textured_image()
+
+
+@pytest.fixture
+def affnet_home(tmp_path, monkeypatch):
+    """A TORCH_HOME holding the official AffNet/OriNet files from shared/weights (never downloaded)."""
+    weights = need_shared("weights")
+    checkpoints = tmp_path / "torch-home" / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name in ("AffNet.pth", "OriNet.pth"):
+        shutil.copy(weights / name, checkpoints / name)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    return checkpoints

@@ -1,7 +1,5 @@
 """Detectors (Hessian, MSER, combinations), affine shape (Baumberg, AffNet) and orientation (dominant, OriNet)."""
 
-import shutil
-
 import cv2
 import numpy as np
 import pytest
@@ -15,19 +13,6 @@ from hardmatch.errors import WeightsError
 from hardmatch.frames import FrameDetector, parse_detector
 from hardmatch.patches import extract_patches
 
-from .conftest import need_shared
-
-
-@pytest.fixture
-def affnet_home(tmp_path, monkeypatch):
-    """A TORCH_HOME holding the official AffNet/OriNet files from shared/weights."""
-    weights = need_shared("weights")
-    checkpoints = tmp_path / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    for name in ("AffNet.pth", "OriNet.pth"):
-        shutil.copy(weights / name, checkpoints / name)
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    return checkpoints
 
 
 def _gaussian_image(blobs, size=(240, 320)) -> np.ndarray:
