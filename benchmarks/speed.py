@@ -83,10 +83,10 @@ def kornia_feature(gray: np.ndarray, nfeatures: int, name: str):
     return run
 
 
-def hardnet_only(batch: int):
+def hardnet_only(batch: int, backend: str):
     from hardmatch.describe import HardNetDescriptor
 
-    describe = HardNetDescriptor(batch_size=batch)
+    describe = HardNetDescriptor(batch_size=batch, backend=backend)
     patches = np.random.default_rng(0).uniform(0, 255, (2048, 1, 32, 32)).astype(np.float32)
     return lambda: len(describe(patches))
 
@@ -114,6 +114,9 @@ def main() -> None:
         ("kornia DoGHardNet", lambda: kornia_feature(gray, n, "DoGHardNet"), "hardmatch DoG+HardNet", True),
         ("hardmatch HesAff+AffNet+HardNet",
          lambda: hardmatch_extract(gray, n, detector="hessaff", affine="affnet"), None, False),
+        ("  same, --backend torch",
+         lambda: hardmatch_extract(gray, n, detector="hessaff", affine="affnet", backend="torch"),
+         "hardmatch HesAff+AffNet+HardNet", False),
         ("kornia HesAffNetHardNet", lambda: kornia_feature(gray, n, "HesAffNetHardNet"),
          "hardmatch HesAff+AffNet+HardNet", True),
     ]
@@ -123,6 +126,7 @@ def main() -> None:
             continue
         repeat = args.kornia_repeat if is_kornia else args.repeat
         results[name] = timed(factory(), repeat, warmup=not is_kornia)
+    print("hardmatch rows use the default backend (onnxruntime when installed, see hardmatch/describe.py)")
     print(f"{'method':34s} {'features':>8s} {'latency s':>10s} {'features/s':>11s}  time ratio")
     for name, _, baseline, _ in rows:
         if name not in results:
@@ -130,9 +134,10 @@ def main() -> None:
         seconds, count = results[name]
         ratio = f"{seconds / results[baseline][0]:.2f}x {baseline}" if baseline else "(reference)"
         print(f"{name:34s} {count:8d} {seconds:10.3f} {count / seconds:11.0f}  {ratio}")
-    for batch in (256, 1024):
-        seconds, count = timed(hardnet_only(batch), args.repeat)
-        print(f"HardNet inference alone, batch {batch}: {count / seconds:.0f} patches/s")
+    for backend in ("torch", "onnxruntime"):
+        for batch in (256, 1024):
+            seconds, count = timed(hardnet_only(batch, backend), args.repeat)
+            print(f"HardNet inference alone, {backend}, batch {batch}: {count / seconds:.0f} patches/s")
 
 
 if __name__ == "__main__":

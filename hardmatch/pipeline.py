@@ -111,8 +111,8 @@ class PairResult:
 
 
 @lru_cache(maxsize=4)
-def _hardnet(weights: str, device: str, batch_size: int) -> HardNetDescriptor:
-    return HardNetDescriptor(weights, device=device, batch_size=batch_size)
+def _hardnet(weights: str, device: str, batch_size: int, backend: str) -> HardNetDescriptor:
+    return HardNetDescriptor(weights, device=device, batch_size=batch_size, backend=backend)
 
 
 class _OpenCVSIFTDescriptor:
@@ -146,7 +146,7 @@ class Pipeline:
         self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
                                     magnification=c.magnification, contrast_threshold=c.contrast_threshold)
         if c.descriptor == "hardnet":
-            self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size)
+            self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
         elif c.descriptor in ("sift", "rootsift"):
             self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
         else:

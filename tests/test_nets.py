@@ -1,5 +1,6 @@
 """HardNet network: kornia-compatible parameters, unit-norm output, input checks."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,3 +43,15 @@ def test_output_is_unit_norm_and_contrast_invariant():
 def test_wrong_shape_is_rejected():
     with pytest.raises(ValueError, match="32, 32"):
         HardNet()(torch.rand(2, 1, 64, 64))
+
+
+def test_onnxruntime_backend_gives_the_torch_descriptors():
+    pytest.importorskip("onnxruntime")
+    from hardmatch.describe import HardNetDescriptor
+
+    patches = np.random.default_rng(0).uniform(0, 255, (300, 1, 32, 32)).astype(np.float32)
+    torch_desc = HardNetDescriptor(backend="torch", batch_size=128)(patches)
+    ort = HardNetDescriptor(backend="onnxruntime", batch_size=128)
+    assert ort.backend == "onnxruntime"
+    np.testing.assert_allclose(ort(patches), torch_desc, atol=1e-4)
+    assert ort(patches[:0]).shape == (0, 128)

@@ -4,7 +4,7 @@ The architectures are kornia's (``kornia.feature.LAFAffNetShapeEstimator.feature
 ``kornia.feature.OriNet``), whose state_dicts the official files fit; weights come through
 :mod:`hardmatch.weights` (cached under ``$TORCH_HOME/hub/checkpoints``, ``weights_only=True``,
 sha256-checked). Both take 32x32 patches, normalise each by its own mean and std, and run on
-CPU in float32 batches.
+CPU in float32 batches through :class:`~hardmatch.describe.PatchNetRunner` (ONNX Runtime when installed).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import numpy as np
 import torch
 
-from ..describe import cpu_memory_format, run_in_batches
+from ..describe import PatchNetRunner
 from ..errors import WeightsError
 from ..weights import load_state_dict
 
@@ -39,8 +39,8 @@ class _PatchNet(torch.nn.Sequential):
         return super().forward((patches - mean) / (std + 1e-6))
 
 
-def _patch_net(body: torch.nn.Module) -> torch.nn.Module:
-    return _PatchNet(*body).eval().to(memory_format=cpu_memory_format(torch.device("cpu")))
+def _patch_net(body: torch.nn.Module, backend: str, batch_size: int) -> PatchNetRunner:
+    return PatchNetRunner(_PatchNet(*body), device="cpu", backend=backend, batch_size=batch_size)
 
 
 class AffNet:
@@ -49,16 +49,16 @@ class AffNet:
     The patch must be sampled through the upright frame ``U``; the new region is ``U @ S``.
     """
 
-    def __init__(self, weights: str | os.PathLike = "affnet", batch_size: int = 256) -> None:
+    def __init__(self, weights: str | os.PathLike = "affnet", batch_size: int = 256, backend: str = "auto") -> None:
         from kornia.feature import LAFAffNetShapeEstimator
 
-        self.net = _patch_net(_load_into(LAFAffNetShapeEstimator(pretrained=False), weights, "affnet").features)
-        self.batch_size = batch_size
+        body = _load_into(LAFAffNetShapeEstimator(pretrained=False), weights, "affnet").features
+        self.net = _patch_net(body, backend, batch_size)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         out = np.zeros((len(patches), 2, 2), np.float32)
         if len(patches):
-            abc = run_in_batches(self.net, patches, self.batch_size).view(-1, 3).numpy()
+            abc = self.net(patches).reshape(-1, 3)
             out[:, 0, 0] = 1.0 + abc[:, 0]
             out[:, 1, 0] = abc[:, 1]
             out[:, 1, 1] = 1.0 + abc[:, 2]
@@ -71,15 +71,15 @@ class OriNet:
     Turning the frame by this angle (:func:`hardmatch.laf.rotate`) gives the oriented frame.
     """
 
-    def __init__(self, weights: str | os.PathLike = "orinet", batch_size: int = 256) -> None:
+    def __init__(self, weights: str | os.PathLike = "orinet", batch_size: int = 256, backend: str = "auto") -> None:
         from kornia.feature import OriNet as KorniaOriNet
 
-        self.net = _patch_net(_load_into(KorniaOriNet(pretrained=False), weights, "orinet").features)
-        self.batch_size = batch_size
+        body = _load_into(KorniaOriNet(pretrained=False), weights, "orinet").features
+        self.net = _patch_net(body, backend, batch_size)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         if len(patches) == 0:
             return np.zeros(0, np.float32)
-        xy = run_in_batches(self.net, patches, self.batch_size).view(-1, 2)
+        xy = self.net(patches).reshape(-1, 2)
         # kornia reads atan2(xy0, xy1) as its orientation, which is the negative of ours
-        return -np.rad2deg(torch.atan2(xy[:, 0], xy[:, 1]).numpy()).astype(np.float32)
+        return -np.rad2deg(np.arctan2(xy[:, 0], xy[:, 1])).astype(np.float32)
