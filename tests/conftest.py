@@ -79,3 +79,19 @@ def affnet_home(tmp_path, monkeypatch):
         shutil.copy(weights / name, checkpoints / name)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     return checkpoints
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    """Write a gray uint8 image, creating folders (.ppm gets 3 channels: OpenCV writes PPM from BGR only)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".ppm":
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+def write_matrix(path: Path, matrix: np.ndarray) -> Path:
+    """Write a matrix as text (np.savetxt), creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, matrix)
+    return path

@@ -29,7 +29,7 @@ from hardmatch.evaluate import (
     summarize,
 )
 
-from .conftest import need_shared, synthetic_texture
+from .conftest import need_shared, synthetic_texture, write_image, write_matrix
 
 FAST = "fast:nfeatures=500"
 SIDE = 400
@@ -56,20 +56,6 @@ def photo() -> np.ndarray:
 def warp(image: np.ndarray, H: np.ndarray) -> np.ndarray:
     """``image`` (H, W) warped by the 3x3 ``H`` into a canvas of the same size."""
     return cv2.warpPerspective(image, H, (image.shape[1], image.shape[0]), flags=cv2.INTER_LINEAR)
-
-
-def write_image(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".ppm":  # OpenCV writes .ppm from 3 channels
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    assert cv2.imwrite(str(path), image)
-    return path
-
-
-def write_matrix(path: Path, matrix: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, matrix)
-    return path
 
 
 def make_evd(root: Path, photo: np.ndarray) -> dict:

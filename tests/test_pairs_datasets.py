@@ -23,6 +23,8 @@ from hardmatch.datasets.pairs import (
 )
 from hardmatch.errors import DatasetError
 
+from .conftest import write_image, write_matrix
+
 
 def _shared_dir() -> Path:
     env = os.environ.get("HARDMATCH_SHARED")
@@ -47,18 +49,7 @@ RNG = np.random.default_rng(0)
 
 
 def _write_image(path: Path, width: int = 64, height: int = 48) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = RNG.integers(0, 256, size=(height, width), dtype=np.uint8)
-    if path.suffix.lower() == ".ppm":  # OpenCV writes .ppm from BGR only
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    assert cv2.imwrite(str(path), image)
-    return path
-
-
-def _write_matrix(path: Path, matrix: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, matrix)
-    return path
+    return write_image(path, RNG.integers(0, 256, size=(height, width), dtype=np.uint8))
 
 
 def _random_h(seed: int) -> np.ndarray:
@@ -142,7 +133,7 @@ def _make_cmp(root: Path, readme: str | None, with_model: bool, planar: bool = T
         pts = np.vstack([xy1.T * 2.0, np.full((1, 10), 2.0), xy2.T, np.ones((1, 10))])  # 6xN homogeneous
         scipy.io.savemat(root / f"{name}_vpts.mat", {"validation": {"pts": pts}})
         if with_model:
-            _write_matrix(root / f"{name}_model.txt", H)
+            write_matrix(root / f"{name}_model.txt", H)
         hs[name] = H
     if readme is not None:
         (root / "README.txt").write_text(readme)
@@ -171,7 +162,7 @@ def test_cmp_synthetic_model_readme_and_override(tmp_path):
     # a 3x3 model that does not fit the points as a homography (e.g. an F) -> fundamental
     _make_cmp(tmp_path / "f", readme=None, with_model=False, planar=False)
     for name in ("alpha", "beta"):
-        _write_matrix(tmp_path / "f" / f"{name}_model.txt", np.zeros((3, 3)))
+        write_matrix(tmp_path / "f" / f"{name}_model.txt", np.zeros((3, 3)))
     assert all(s.geometry == "fundamental" for s in read_dataset(tmp_path / "f"))
 
 
@@ -188,7 +179,7 @@ def test_hpatches_layout(tmp_path):
         for k in range(1, n + 1):
             _write_image(tmp_path / seq / f"{k}.ppm")
             if k > 1:
-                hs[f"{seq}/1-{k}"] = _write_matrix(tmp_path / seq / f"H_1_{k}", _random_h(k))
+                hs[f"{seq}/1-{k}"] = write_matrix(tmp_path / seq / f"H_1_{k}", _random_h(k))
     assert detect_format(tmp_path) == "hpatches"
     specs = read_dataset(tmp_path)
     assert sorted(s.name for s in specs) == sorted(hs)
@@ -206,7 +197,7 @@ def test_oxford_layout_pairs_for_files_present(tmp_path):
     for k in (1, 2, 3, 4):
         _write_image(tmp_path / "bikes" / f"img{k}.ppm")
     for k in (2, 3, 5):  # H1to5p without img5, img4 without H1to4p
-        _write_matrix(tmp_path / "bikes" / f"H1to{k}p", _random_h(k))
+        write_matrix(tmp_path / "bikes" / f"H1to{k}p", _random_h(k))
     specs = read_dataset(tmp_path / "bikes")
     assert [s.name for s in specs] == ["bikes/1-2", "bikes/1-3"]
     assert detect_format(tmp_path) == "oxford"  # a folder of sequences
@@ -219,7 +210,7 @@ def test_evd_layout(tmp_path):
         _write_image(tmp_path / "1" / f"{name}.png")
         _write_image(tmp_path / "2" / f"{name}.png")
         hs[name] = _random_h(len(name) + ord(name[0]))
-        _write_matrix(tmp_path / "h" / f"{name}.txt", hs[name])
+        write_matrix(tmp_path / "h" / f"{name}.txt", hs[name])
     assert detect_format(tmp_path) == "evd"
     specs = read_dataset(tmp_path)
     assert [s.name for s in specs] == ["adam", "cafe"]
@@ -258,7 +249,7 @@ def test_pairs_file(tmp_path):
     for name in ("a", "b", "c"):
         _write_image(tmp_path / "imgs" / f"{name}.png")
     H = _random_h(3)
-    _write_matrix(tmp_path / "gt" / "ab.txt", H)
+    write_matrix(tmp_path / "gt" / "ab.txt", H)
     corrs = RNG.uniform(0, 60, size=(9, 4))
     np.savetxt(tmp_path / "gt" / "bc.txt", corrs)
     listing = tmp_path / "pairs.txt"
