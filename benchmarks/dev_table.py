@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardmatch.config import get_preset
+from hardmatch.config import PipelineConfig, get_preset
 from hardmatch.datasets.pairs import judge, read_dataset
 from hardmatch.io import load_gray
 from hardmatch.pipeline import Pipeline
@@ -32,7 +32,8 @@ def parse_sweep(text: str | None) -> tuple[str | None, list]:
     if not text:
         return None, [None]
     name, values = text.split("=", 1)
-    cast = int if name in ("nfeatures", "max_iters", "seed", "min_inliers") else (str if name in ("matcher", "ransac") else float)
+    kind = str(PipelineConfig.__dataclass_fields__[name].type)
+    cast = {"int": int, "float": float, "float | None": float}.get(kind, str)
     return name, [cast(v) for v in values.split(",")]
 
 

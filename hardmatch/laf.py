@@ -187,3 +187,27 @@ def to_kornia(lafs: np.ndarray):
 def from_kornia(lafs) -> np.ndarray:
     """kornia LAF tensor (1, N, 2, 3) -> frames (N, 2, 3) numpy float32."""
     return lafs.detach().cpu().numpy().reshape(-1, 2, 3).astype(np.float32)
+
+
+def unique(lafs: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """Indices (sorted) of the frames to keep: of frames whose centres lie within ``tolerance`` radius
+    of each other, whose radii differ by less than ``tolerance`` (log) and whose normalised shapes
+    ``A A^T / r^2`` differ by less than ``tolerance``, the first (lowest tilt) is kept."""
+    if len(lafs) < 2:
+        return np.arange(len(lafs))
+    from scipy.spatial import cKDTree
+
+    lafs = np.asarray(lafs, dtype=np.float64)
+    radii = radius(lafs)
+    shape = lafs[:, :, :2] @ np.transpose(lafs[:, :, :2], (0, 2, 1)) / (radii ** 2)[:, None, None]
+    tree = cKDTree(lafs[:, :, 2])
+    drop = np.zeros(len(lafs), bool)
+    pairs = tree.query_pairs(r=float(tolerance * np.median(radii)), output_type="ndarray")
+    for i, j in pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))] if len(pairs) else []:
+        if drop[i] or drop[j]:
+            continue
+        same = (abs(np.log(radii[i] / radii[j])) < tolerance and np.abs(shape[i] - shape[j]).max() < tolerance
+                and np.linalg.norm(lafs[i, :, 2] - lafs[j, :, 2]) < tolerance * radii[i])
+        if same:
+            drop[max(i, j)] = True
+    return np.nonzero(~drop)[0]

@@ -3,7 +3,8 @@
 A pair is matched by a list of :class:`Step` s, cheapest first, until the verified inliers reach
 ``min_inliers``. A step describes its frames on a set of synthesized views of both images
 (ASIFT-style: tilt ``t`` and in-plane angle ``phi``); frames found on a view are mapped back to the
-original image as affine frames and their patches are cut from the original image. Features
+original image as affine frames and their patches are cut from the original image (``patches_from="view"`` describes them on
+the view instead; measured in benchmarks/RESULTS.md). Features
 accumulate over the steps: step k matches the union of the features of steps 1..k with FGINN, so
 near-duplicates from neighbouring views do not kill the ratio test.
 
@@ -84,48 +85,33 @@ def _as_homography(affine: np.ndarray) -> np.ndarray:
     return np.vstack([affine, [0.0, 0.0, 1.0]])
 
 
+def views_of(image: np.ndarray, views: list[View]):
+    """Yield (view image, affine (2, 3) original -> view, homography (3, 3) view -> original) per view."""
+    for view in views:
+        view_image, affine = synthesize(image, view)
+        yield view_image, affine, np.linalg.inv(_as_homography(affine))
+
+
+def _inside(lafs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape[:2]
+    c = laflib.centers(lafs)
+    return np.nonzero((c[:, 0] >= 0) & (c[:, 1] >= 0) & (c[:, 0] <= w - 1) & (c[:, 1] <= h - 1))[0]
+
+
 def detect_in_views(detect, image: np.ndarray, views: list[View]) -> Detections:
     """Frames of ``image`` found by ``detect`` (uint8 (H, W) -> Detections) on each view, in original pixels.
 
-    Frames whose centre maps outside the original image or onto the synthetic black border are
-    dropped; near-duplicates across views are merged (:func:`merge_duplicates`).
+    Frames whose centre maps outside the original image are dropped; near-duplicates across
+    views are merged (:func:`unique_frames`).
     """
-    h, w = image.shape[:2]
     parts = []
-    for view in views:
-        view_image, affine = synthesize(image, view)
+    for view_image, _, back in views_of(image, views):
         detections = detect(view_image)
-        if len(detections) == 0:
-            continue
-        if not view.is_identity:
-            back = np.linalg.inv(_as_homography(affine))
+        if len(detections):
             detections = detections.with_lafs(laflib.transform(detections.lafs, back))
-        c = laflib.centers(detections.lafs)
-        inside = (c[:, 0] >= 0) & (c[:, 1] >= 0) & (c[:, 0] <= w - 1) & (c[:, 1] <= h - 1)
-        parts.append(detections.subset(np.nonzero(inside)[0]))
-    return merge_duplicates(Detections.concat(parts))
-
-
-def merge_duplicates(detections: Detections, tolerance: float = 0.1) -> Detections:
-    """Keep the first of frames whose centres lie within ``tolerance`` radius of each other and whose
-    shapes ``A A^T`` differ by less than ``tolerance`` (relative); earlier frames (lower tilt) win."""
-    if len(detections) < 2:
-        return detections
-    from scipy.spatial import cKDTree
-
-    lafs = detections.lafs.astype(np.float64)
-    radius = laflib.radius(lafs)
-    shape = lafs[:, :, :2] @ np.transpose(lafs[:, :, :2], (0, 2, 1)) / (radius ** 2)[:, None, None]
-    tree = cKDTree(lafs[:, :, 2])
-    drop = np.zeros(len(lafs), bool)
-    for i, j in tree.query_pairs(r=float(tolerance * np.median(radius)), output_type="ndarray"):
-        if drop[i] or drop[j]:
-            continue
-        close_radius = abs(np.log(radius[i] / radius[j])) < tolerance
-        close_shape = np.abs(shape[i] - shape[j]).max() < tolerance
-        if close_radius and close_shape and np.linalg.norm(lafs[i, :, 2] - lafs[j, :, 2]) < tolerance * radius[i]:
-            drop[max(i, j)] = True
-    return detections.subset(np.nonzero(~drop)[0])
+            parts.append(detections.subset(_inside(detections.lafs, image.shape)))
+    merged = Detections.concat(parts)
+    return merged.subset(laflib.unique(merged.lafs))
 
 
 @dataclass(frozen=True)
@@ -169,8 +155,12 @@ class OnDemandMatcher:
     verification settings hold for every step; each step overrides what it names).
     """
 
-    def __init__(self, config, steps: tuple[Step, ...] = DEFAULT_STEPS, min_inliers: int | None = None) -> None:
+    def __init__(self, config, steps: tuple[Step, ...] = DEFAULT_STEPS, min_inliers: int | None = None,
+                 patches_from: str = "original") -> None:
+        if patches_from not in ("original", "view"):
+            raise ValueError(f"patches_from must be 'original' or 'view', got {patches_from!r}")
         self.config = config
+        self.patches_from = patches_from
         self.steps = tuple(steps)
         self.min_inliers = config.step_inliers if min_inliers is None else int(min_inliers)
         self._pipelines: dict[str, object] = {}
@@ -189,11 +179,27 @@ class OnDemandMatcher:
         if len(views) == 1 and views[0].is_identity:
             return pipeline.extract(gray)
         t0 = time.perf_counter()
+        if self.patches_from == "view":
+            return self._features_described_on_views(pipeline, gray, views)
         detections = detect_in_views(pipeline.frames, gray, views)
         t1 = time.perf_counter()
         features = pipeline.describe_frames(gray, detections)
         features.timings = {"detect": t1 - t0, **features.timings}
         return features
+
+    @staticmethod
+    def _features_described_on_views(pipeline, gray: np.ndarray, views: list[View]):
+        """The alternative of describing each view's patches on the view itself (for comparison)."""
+        parts = []
+        for view_image, _, back in views_of(gray, views):
+            features = pipeline.extract(view_image)
+            features.lafs = laflib.transform(features.lafs, back)
+            keep = _inside(features.lafs, gray.shape)
+            parts.append(type(features)(features.lafs[keep], features.responses[keep], features.descriptors[keep],
+                                        gray.shape[:2]))
+        merged = concat_features(parts)
+        keep = laflib.unique(merged.lafs)
+        return type(merged)(merged.lafs[keep], merged.responses[keep], merged.descriptors[keep], gray.shape[:2])
 
     def match_pair(self, image1, image2):
         """Match two images (paths or arrays) -> :class:`~hardmatch.pipeline.PairResult` with ``step`` and ``steps``."""

@@ -11,7 +11,7 @@ from hardmatch import laf
 from hardmatch.cli import main
 from hardmatch.config import get_preset
 from hardmatch.detect.base import Detections
-from hardmatch.mods import OnDemandMatcher, Step, View, detect_in_views, merge_duplicates, synthesize, view_set
+from hardmatch.mods import OnDemandMatcher, Step, View, detect_in_views, synthesize, view_set
 
 from .conftest import need_shared, reprojection_error, textured_image
 
@@ -53,11 +53,10 @@ def test_frames_from_a_tilted_view_come_back_as_affine_frames_on_the_blob():
     assert laf.anisotropy(back.lafs)[0] == pytest.approx(4.0, rel=0.05)  # a circle in the view, 4:1 here
 
 
-def test_merge_duplicates_keeps_the_first_of_equal_frames():
+def test_unique_keeps_the_first_of_equal_frames():
     frames = laf.from_center_radius_angle(np.array([[10, 10], [10.2, 10.1], [50, 50], [10, 10]], float),
                                           np.array([20.0, 20.0, 20.0, 60.0]), np.zeros(4))
-    merged = merge_duplicates(Detections(frames, np.arange(4, dtype=np.float32), np.zeros(4, np.int64)))
-    assert merged.responses.tolist() == [0.0, 2.0, 3.0]
+    assert laf.unique(frames).tolist() == [0, 2, 3]
 
 
 def _tilted_pair(image: np.ndarray, tilt: float, angle: float):
@@ -71,12 +70,13 @@ def hard_pair():
     return _tilted_pair(textured_image(400), 4.0, 50.0)
 
 
-def test_views_step_matches_what_the_first_step_cannot(hard_pair):
+@pytest.mark.parametrize("patches_from", ["original", "view"])
+def test_views_step_matches_what_the_first_step_cannot(hard_pair, patches_from):
     image, view, h_true = hard_pair
     config = get_preset("wide").with_options(geometry="homography")
     steps = (Step("plain", {"nfeatures": 500}),
              Step("views", {"nfeatures": 300, "matcher": "fginn"}, tilts=(2.0, 4.0)))
-    result = OnDemandMatcher(config, steps).match_pair(image, view)
+    result = OnDemandMatcher(config, steps, patches_from=patches_from).match_pair(image, view)
     assert [s["step"] for s in result.steps] == ["plain", "views"]
     assert result.steps[0]["inliers"] < 15 and result.step == "views" and result.num_inliers >= 15
     assert reprojection_error(result.H, h_true, image.shape[1], image.shape[0]) < 5.0

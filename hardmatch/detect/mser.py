@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .. import laf as laflib
 from .base import Detections, apply_mask, strongest
 
 #: Patch half-width in units of the region's standard deviation: the patch spans the region's
@@ -25,7 +26,7 @@ class MSERDetector:
 
     ``nfeatures`` keeps that many (0: all), preferring larger regions (more support for a
     descriptor); ``min_area``/``max_area_fraction`` bound the region size; ``delta`` is MSER's
-    stability step. Near-duplicate nested regions (centres and shapes within 10%) are merged.
+    stability step. Near-duplicate nested regions (centres, radii and shapes within 10%) are merged.
     """
 
     oriented = False
@@ -48,7 +49,7 @@ class MSERDetector:
         lafs = frames_from_covariances(centers, covariances, self.magnification)
         keep = np.isfinite(lafs).all(axis=(1, 2)) & (np.abs(np.linalg.det(lafs[:, :, :2])) > 1.0)
         detections = Detections(lafs[keep], areas[keep].astype(np.float32), np.zeros(int(keep.sum()), np.int64))
-        detections = _merge_duplicates(detections)
+        detections = detections.subset(laflib.unique(detections.lafs))  # nested near-identical regions
         return strongest(apply_mask(detections, mask), self.nfeatures)
 
 
@@ -85,14 +86,3 @@ def frames_from_covariances(centers: np.ndarray, covariances: np.ndarray, magnif
     lafs[:, :, :2] *= magnification
     lafs[:, :, 2] = centers
     return lafs.astype(np.float32)
-
-
-def _merge_duplicates(detections: Detections, tolerance: float = 0.1) -> Detections:
-    """Keep one of frames whose centres differ by < ``tolerance`` radius and radii by < ``tolerance``."""
-    if len(detections) < 2:
-        return detections
-    lafs = detections.lafs.astype(np.float64)
-    radius = np.sqrt(np.abs(np.linalg.det(lafs[:, :, :2])))
-    quant = np.concatenate([lafs[:, :, 2] / (tolerance * radius[:, None]), np.log(radius)[:, None] / tolerance], axis=1)
-    _, first = np.unique(np.floor(quant).astype(np.int64), axis=0, return_index=True)
-    return detections.subset(np.sort(first))
