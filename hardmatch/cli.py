@@ -91,6 +91,9 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     t = result.timings
     click.echo(f"features: {result.num_features[0]} / {result.num_features[1]}   "
                f"tentative matches ({c.matcher}): {result.num_matches}   inliers: {result.num_inliers}")
+    if result.steps:  # matching on demand: what each step found
+        click.echo("steps: " + " -> ".join(f"{s['step']} {s['inliers']} inliers ({s['seconds']:.1f} s)"
+                                           for s in result.steps))
     stage_times = "  ".join(f"{k} {1000 * v:.0f} ms" for k, v in t.items())
     click.echo(f"time: {stage_times}")
     if result.success:

@@ -77,3 +77,18 @@ def test_too_few_matches_and_bad_names():
         verify(np.zeros((9, 2)), np.zeros((9, 2)), "affine")
     with pytest.raises(ValueError, match="ransac"):
         verify(np.zeros((9, 2)), np.zeros((9, 2)), "homography", "lmeds")
+
+
+def test_laf_check_takes_frames_and_keeps_a_correct_model():
+    from hardmatch import laf
+    from hardmatch.verify import _pydegensac_frames
+
+    p1, p2, h, good = _homography_data(seed=5)
+    lafs1 = laf.from_center_radius_angle(p1, np.full(len(p1), 18.0), np.zeros(len(p1)))
+    lafs2 = laf.transform(lafs1, h)
+    lafs2[:, :, 2] = p2  # noisy centres and outliers as in the point data
+    frames = _pydegensac_frames(lafs1, 2.0 / 6.0)
+    assert frames.shape == (len(p1), 6)
+    np.testing.assert_allclose(frames[:, 2:], np.tile([6.0, 0.0, 0.0, 6.0], (len(p1), 1)), atol=1e-5)
+    res = verify(p1, p2, "homography", threshold=2.0, lafs1=lafs1, lafs2=lafs2, laf_check=3.0)
+    assert res.model is not None and (res.inliers & good).sum() >= 0.9 * good.sum()
