@@ -90,7 +90,7 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     c = result.config
     t = result.timings
     click.echo(f"features: {result.num_features[0]} / {result.num_features[1]}   "
-               f"tentative matches ({c.matcher}): {result.num_matches}   inliers: {result.num_inliers}")
+               f"tentative matches ({result.step or c.matcher}): {result.num_matches}   inliers: {result.num_inliers}")
     if result.steps:  # matching on demand: what each step found
         click.echo("steps: " + " -> ".join(f"{s['step']} {s['inliers']} inliers ({s['seconds']:.1f} s)"
                                            for s in result.steps))
