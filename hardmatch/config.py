@@ -54,16 +54,31 @@ class PipelineConfig:
     on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
                                   "and synthesized tilted views (see hardmatch.mods)")
     step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search")
+    view_tilts: str = _opt("2,4", "on_demand: tilts of the synthesized views of the last step, comma-separated "
+                                  "(ASIFT: 1.41,2,2.83,4,...)")
+    view_angle_step: float = _opt(72.0, "on_demand: in-plane angle step of the views, degrees (divided by the tilt)")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)")
 
     def __post_init__(self) -> None:
         from .frames import parse_detector
 
         parse_detector(self.detector)  # raises ValueError naming the bad part
+        self.tilts()
         for name in ("affine", "orientation", "descriptor", "backend", "matcher", "geometry", "ransac"):
             choices = PipelineConfig.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
+
+    def tilts(self) -> tuple[float, ...]:
+        """``view_tilts`` parsed; ``ValueError`` unless comma-separated numbers >= 1."""
+        try:
+            tilts = tuple(float(t) for t in str(self.view_tilts).split(","))
+        except ValueError:
+            raise ValueError(f"view_tilts must be comma-separated numbers, got {self.view_tilts!r}") from None
+        if not tilts or min(tilts) < 1.0 or self.view_angle_step <= 0:
+            raise ValueError(f"view_tilts must be >= 1 and view_angle_step > 0, got {self.view_tilts!r}, "
+                             f"{self.view_angle_step}")
+        return tilts
 
     def with_options(self, **options) -> "PipelineConfig":
         """A copy with ``options`` replaced; unknown names raise ``TypeError`` naming them."""

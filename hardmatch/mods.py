@@ -131,13 +131,16 @@ class Step:
         return view_set(self.tilts, self.angle_step)
 
 
-#: The default steps of ``--preset wide``: the base configuration first (so pairs it matches cost
-#: nothing more), then Hessian-affine + AffNet frames on the originals, then DoG on ASIFT views.
-DEFAULT_STEPS: tuple[Step, ...] = (
-    Step("base"),
-    Step("hessaff-affnet", {"detector": "hessaff", "affine": "affnet", "nfeatures": 4000, "matcher": "fginn"}),
-    Step("views-dog", {"detector": "dog", "nfeatures": 600, "matcher": "fginn"}, tilts=(2.0, 4.0)),
-)
+def default_steps(config) -> tuple[Step, ...]:
+    """The steps of ``--preset wide``: the base configuration first (so pairs it matches cost
+    nothing more), then Hessian-affine + AffNet frames on the originals, then DoG on the ASIFT
+    views given by ``config.view_tilts`` / ``config.view_angle_step`` (600 frames per view)."""
+    return (
+        Step("base"),
+        Step("hessaff-affnet", {"detector": "hessaff", "affine": "affnet", "nfeatures": 4000, "matcher": "fginn"}),
+        Step("views-dog", {"detector": "dog", "nfeatures": 600, "matcher": "fginn"},
+             tilts=config.tilts(), angle_step=config.view_angle_step),
+    )
 
 
 def concat_features(parts: list):
@@ -155,13 +158,13 @@ class OnDemandMatcher:
     verification settings hold for every step; each step overrides what it names).
     """
 
-    def __init__(self, config, steps: tuple[Step, ...] = DEFAULT_STEPS, min_inliers: int | None = None,
+    def __init__(self, config, steps: tuple[Step, ...] | None = None, min_inliers: int | None = None,
                  patches_from: str = "original") -> None:
         if patches_from not in ("original", "view"):
             raise ValueError(f"patches_from must be 'original' or 'view', got {patches_from!r}")
         self.config = config
         self.patches_from = patches_from
-        self.steps = tuple(steps)
+        self.steps = default_steps(config) if steps is None else tuple(steps)
         self.min_inliers = config.step_inliers if min_inliers is None else int(min_inliers)
         self._pipelines: dict[str, object] = {}
 

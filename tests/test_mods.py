@@ -102,3 +102,12 @@ def test_cli_wide_preset_matches_a_hard_homogr_pair(tmp_path):
     data = json.loads(out.read_text())
     assert data["step"] != "base" and data["num_inliers"] >= 15
     assert data["steps"][0]["step"] == "base" and data["steps"][0]["inliers"] < 15
+
+
+def test_view_sets_come_from_the_configuration():
+    config = get_preset("wide").with_options(view_tilts="1.41,2,2.83", view_angle_step=60)
+    views = OnDemandMatcher(config).steps[-1].views()
+    assert sorted({v.tilt for v in views}) == [1.41, 2.0, 2.83] and len(views) == 5 + 6 + 9
+    for bad in ({"view_tilts": "0.5"}, {"view_tilts": "2,x"}, {"view_angle_step": 0.0}):
+        with pytest.raises(ValueError, match="view_"):
+            get_preset("wide").with_options(**bad)
