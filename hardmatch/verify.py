@@ -4,8 +4,9 @@
 float64 (homography image1 -> image2, or fundamental matrix with ``x2^T F x1 = 0``) or None, and
 ``inliers`` (K,) bool.
 
-Reproducibility: pydegensac seeds its sampler identically on every call (same input -> same
-output, tested); MAGSAC++ is seeded with ``cv2.setRNGSeed(seed)`` before each call.
+Reproducibility: both estimators get ``seed`` on every call (pydegensac's ``seed`` argument;
+``cv2.setRNGSeed(seed)`` before MAGSAC++), so the same input gives the same output whatever ran
+before (tested).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
         if laf_check > 0 and lafs1 is not None and lafs2 is not None:
             pts1 = _pydegensac_frames(lafs1, 2.0 / magnification)
             pts2 = _pydegensac_frames(lafs2, 2.0 / magnification)
-        model, mask = _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, max(laf_check, 0.0))
+        model, mask = _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, max(laf_check, 0.0), seed)
     else:
         cv2.setRNGSeed(int(seed))
         if geometry == "homography":
@@ -83,9 +84,10 @@ def _pydegensac_frames(lafs: np.ndarray, factor: float) -> np.ndarray:
                                                 a[:, 0:1, 1] * factor, a[:, 1:2, 1] * factor], axis=1))
 
 
-def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, laf_check: float = 0.0):
+def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, laf_check: float = 0.0, seed: int = 0):
     import pydegensac
 
+    seed = abs(int(seed))  # pydegensac: a negative seed means its own default
     if geometry == "homography":
-        return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters, laf_check)
-    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters, laf_check)
+        return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters, laf_check, seed=seed)
+    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters, laf_check, seed=seed)
