@@ -92,6 +92,9 @@ class PipelineConfig:
 PRESETS: dict[str, PipelineConfig] = {
     "default": PipelineConfig(),
     "fast": PipelineConfig(nfeatures=2000, matcher="smnn"),
+    # Hessian-affine frames with AffNet shape and dominant-gradient orientation: the combination that
+    # matched the most dev pairs (benchmarks/RESULTS.md, "Detectors and affine shape")
+    "affine": PipelineConfig(detector="hessaff", affine="affnet"),
     # MODS-style matching on demand: the default first, affine frames and view synthesis when it fails
     "wide": PipelineConfig(on_demand=True),
     # baselines: OpenCV SIFT / RootSIFT descriptors with Lowe's ratio 0.8, same detector and verification
