@@ -93,7 +93,7 @@ def test_easy_pairs_stop_after_the_first_step():
     assert reprojection_error(result.H, h, image.shape[1], image.shape[0]) < 3.0
 
 
-def test_cli_wide_preset_matches_a_hard_homogr_pair(tmp_path):
+def test_cli_wide_preset_matches_a_hard_homogr_pair(tmp_path, affnet_home):
     root = need_shared("data/homogr")
     out = tmp_path / "r.json"
     res = CliRunner().invoke(main, ["pair", str(root / "LePoint2A.png"), str(root / "LePoint2B.png"), "--preset",
