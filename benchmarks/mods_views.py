@@ -3,6 +3,7 @@
 
     python benchmarks/mods_views.py                      # patches_from comparison on graf 1-4/1-5, LePoint2/3
     python benchmarks/mods_views.py --all-steps Boston   # every step forced (step_inliers huge): worst-case time
+    python benchmarks/mods_views.py --tilts 2 --tilts 2,4 --tilts 2,4,6   # the views step alone per tilt set
 
 Prints, per pair: matched (shared/README rule), error px, inliers, features per image, tentatives, seconds.
 """
@@ -43,12 +44,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", default=str(SHARED))
     parser.add_argument("--all-steps", nargs="*", help="pairs to run through every step (worst-case time)")
+    parser.add_argument("--tilts", action="append", help="view tilt sets to compare (views step alone, patches from the original)")
     args = parser.parse_args()
     specs = load_specs(Path(args.shared))
     if args.all_steps:
         for name in args.all_steps:
             config = get_preset("wide").with_options(geometry=specs[name].geometry, step_inliers=10 ** 9)
             print(f"{name:10s} all steps  {run(specs[name], OnDemandMatcher(config))}", flush=True)
+        return
+    if args.tilts:
+        for tilts in args.tilts:
+            for name in ("graf/1-5", "LePoint2", "LePoint3"):
+                config = get_preset("wide").with_options(geometry=specs[name].geometry, view_tilts=tilts)
+                matcher = OnDemandMatcher(config, steps=(OnDemandMatcher(config).steps[-1],))
+                print(f"tilts {tilts:8s} {name:10s}  {run(specs[name], matcher)}", flush=True)
         return
     for name in ("graf/1-4", "graf/1-5", "LePoint2", "LePoint3"):
         config = get_preset("wide").with_options(geometry=specs[name].geometry)
