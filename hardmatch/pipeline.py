@@ -215,7 +215,9 @@ class Pipeline:
         if self.config.on_demand:
             from .mods import OnDemandMatcher
 
-            return OnDemandMatcher(self.config).match_pair(image1, image2)
+            if getattr(self, "_on_demand", None) is None:  # keeps the steps' pipelines (AffNet, ...) across pairs
+                self._on_demand = OnDemandMatcher(self.config)
+            return self._on_demand.match_pair(image1, image2)
         t0 = time.perf_counter()
         f1 = self.extract(image1)
         f2 = self.extract(image2)
