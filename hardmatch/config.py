@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
+from .describe import BACKENDS
 from .detect.dog import DEFAULT_MAGNIFICATION
 from .detect.orientation import ORIENTATIONS
 from .detect.shape import SHAPES
 from .match import DEFAULT_FGINN_RADIUS, DEFAULT_RATIO
+from .match import METHODS as MATCHERS
 from .weights import DEFAULT_DESCRIPTOR
 
 
@@ -36,10 +38,10 @@ class PipelineConfig:
     weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path")
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
     backend: str = _opt("auto", "descriptor runtime: onnxruntime (CPU, 2.5x faster when installed), torch, or auto",
-                        ("auto", "torch", "onnxruntime"))
+                        BACKENDS)
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)")
     matcher: str = _opt("snn", "snn: ratio test, mnn: mutual nearest neighbour, smnn: both, fginn: ratio against "
-                               "the first neighbour farther than fginn_radius px", ("snn", "mnn", "smnn", "fginn"))
+                               "the first neighbour farther than fginn_radius px", MATCHERS)
     ratio: float = _opt(DEFAULT_RATIO, "ratio-test threshold (snn, smnn, fginn)")
     fginn_radius: float = _opt(DEFAULT_FGINN_RADIUS, "fginn: neighbours closer than this (px) to the first are the same point")
     geometry: str = _opt("fundamental", "model to verify: homography (planar scene or pure rotation) "

@@ -16,17 +16,28 @@ detectors are named. Shape and orientation estimation cut patches from one share
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .detect.base import Detections
 from .detect.dog import DoGDetector
 from .detect.hessian import HessianDetector
 from .detect.mser import MSERDetector
-from .detect.orientation import ORIENTATIONS, make_orienter
+from .detect.orientation import make_orienter
 from .detect.shape import SHAPES, make_shape_estimator
 from .patches import build_pyramid
 
 DETECTORS = ("dog", "hessian", "hessaff", "mser")
+
+
+class _Stage(NamedTuple):
+    """One detector with what follows it: a shape estimator (or None) and whether to orient its frames."""
+
+    name: str
+    detector: object
+    shape: object
+    orient: bool
 
 
 def parse_detector(name: str) -> list[str]:
@@ -52,13 +63,10 @@ class FrameDetector:
                  orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04) -> None:
         if affine not in SHAPES:
             raise ValueError(f"unknown affine shape {affine!r}; known: {', '.join(SHAPES)}")
-        if orientation not in ORIENTATIONS:
-            raise ValueError(f"unknown orientation {orientation!r}; known: {', '.join(ORIENTATIONS)}")
-        self.names = parse_detector(detector)
-        self.orienter = make_orienter(orientation)
+        self.orienter = make_orienter(orientation)  # raises ValueError for an unknown name
         self._shapes: dict[str, object] = {}
-        self.stages = []  # (name, detector, shape estimator or None, orient?)
-        for name in self.names:
+        self.stages: list[_Stage] = []
+        for name in parse_detector(detector):
             shape_name = "none" if name == "mser" else ("baumberg" if name == "hessaff" and affine == "none" else affine)
             keeps_sift_orientation = name == "dog" and shape_name == "none" and orientation == "dominant"
             if name == "dog":
@@ -68,7 +76,7 @@ class FrameDetector:
                 det = HessianDetector(nfeatures, magnification=magnification)
             else:
                 det = MSERDetector(nfeatures)
-            self.stages.append((name, det, self._shape(shape_name), not keeps_sift_orientation))
+            self.stages.append(_Stage(name, det, self._shape(shape_name), not keeps_sift_orientation))
 
     def _shape(self, name: str):
         if name not in self._shapes:
@@ -78,8 +86,8 @@ class FrameDetector:
     @property
     def keypoint_detector(self) -> DoGDetector | None:
         """The DoG detector when it is the only one and frames are its own (OpenCV keypoint round trip)."""
-        if len(self.stages) == 1 and self.stages[0][0] == "dog" and not self.stages[0][3]:
-            return self.stages[0][1]
+        if len(self.stages) == 1 and self.stages[0].name == "dog" and not self.stages[0].orient:
+            return self.stages[0].detector
         return None
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None,

@@ -2,11 +2,11 @@
 
 A pair is matched by a list of :class:`Step` s, cheapest first, until the verified inliers reach
 ``min_inliers``. A step describes its frames on a set of synthesized views of both images
-(ASIFT-style: tilt ``t`` and in-plane angle ``phi``); frames found on a view are mapped back to the
-original image as affine frames and their patches are cut from the original image (``patches_from="view"`` describes them on
-the view instead; measured in benchmarks/RESULTS.md). Features
-accumulate over the steps: step k matches the union of the features of steps 1..k with FGINN, so
-near-duplicates from neighbouring views do not kill the ratio test.
+(ASIFT-style: tilt ``t`` and in-plane angle ``phi``); frames found on a view are mapped back to
+the original image as affine frames and their patches are cut from the original image
+(``patches_from="view"`` describes them on the view instead; measured in benchmarks/RESULTS.md).
+Features accumulate over the steps: step k matches the union of the features of steps 1..k with
+FGINN, so near-duplicates from neighbouring views do not kill the ratio test.
 
 View (t, phi): rotate the image by ``phi`` degrees (OpenCV sense) about its centre onto a canvas
 that holds all of it, blur along x with a Gaussian of sigma ``0.8 * sqrt(t^2 - 1)`` and
@@ -23,11 +23,11 @@ import numpy as np
 
 from . import laf as laflib
 from .detect.base import Detections
+from .io import load_gray
+from .pipeline import Features, Pipeline
 
 #: ASIFT's angle step at tilt t is ANGLE_STEP / t degrees, over [0, 180).
 ANGLE_STEP = 72.0
-#: A step succeeds with at least this many verified inliers.
-DEFAULT_MODS_MIN_INLIERS = 15
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,6 @@ def default_steps(config) -> tuple[Step, ...]:
     )
 
 
-def concat_features(parts: list):
-    """Union of :class:`~hardmatch.pipeline.Features` of one image (same image shape)."""
-    from .pipeline import Features
-
-    return Features(np.concatenate([p.lafs for p in parts]), np.concatenate([p.responses for p in parts]),
-                    np.concatenate([p.descriptors for p in parts]), parts[0].image_shape)
-
-
 class OnDemandMatcher:
     """Run :class:`Step` s in order until one verifies ``min_inliers`` inliers.
 
@@ -168,22 +160,20 @@ class OnDemandMatcher:
         self.min_inliers = config.step_inliers if min_inliers is None else int(min_inliers)
         self._pipelines: dict[str, object] = {}
 
-    def pipeline(self, step: Step):
-        from .pipeline import Pipeline
-
+    def pipeline(self, step: Step) -> Pipeline:
         if step.name not in self._pipelines:
             self._pipelines[step.name] = Pipeline(self.config.with_options(on_demand=False, **step.options))
         return self._pipelines[step.name]
 
-    def features(self, step: Step, gray: np.ndarray):
+    def features(self, step: Step, gray: np.ndarray) -> Features:
         """Features of one image for one step (views synthesized when the step has tilts)."""
         pipeline = self.pipeline(step)
         views = step.views()
         if len(views) == 1 and views[0].is_identity:
             return pipeline.extract(gray)
-        t0 = time.perf_counter()
         if self.patches_from == "view":
             return self._features_described_on_views(pipeline, gray, views)
+        t0 = time.perf_counter()
         detections = detect_in_views(pipeline.frames, gray, views)
         t1 = time.perf_counter()
         features = pipeline.describe_frames(gray, detections)
@@ -191,23 +181,19 @@ class OnDemandMatcher:
         return features
 
     @staticmethod
-    def _features_described_on_views(pipeline, gray: np.ndarray, views: list[View]):
+    def _features_described_on_views(pipeline: Pipeline, gray: np.ndarray, views: list[View]) -> Features:
         """The alternative of describing each view's patches on the view itself (for comparison)."""
         parts = []
         for view_image, _, back in views_of(gray, views):
             features = pipeline.extract(view_image)
-            features.lafs = laflib.transform(features.lafs, back)
-            keep = _inside(features.lafs, gray.shape)
-            parts.append(type(features)(features.lafs[keep], features.responses[keep], features.descriptors[keep],
-                                        gray.shape[:2]))
-        merged = concat_features(parts)
-        keep = laflib.unique(merged.lafs)
-        return type(merged)(merged.lafs[keep], merged.responses[keep], merged.descriptors[keep], gray.shape[:2])
+            features = Features(laflib.transform(features.lafs, back), features.responses, features.descriptors,
+                                gray.shape[:2])
+            parts.append(features.subset(_inside(features.lafs, gray.shape)))
+        merged = Features.concat(parts)
+        return merged.subset(laflib.unique(merged.lafs))
 
     def match_pair(self, image1, image2):
         """Match two images (paths or arrays) -> :class:`~hardmatch.pipeline.PairResult` with ``step`` and ``steps``."""
-        from .io import load_gray
-
         t_start = time.perf_counter()
         gray1, gray2 = load_gray(image1), load_gray(image2)
         so_far1, so_far2 = [], []
@@ -217,9 +203,7 @@ class OnDemandMatcher:
             t0 = time.perf_counter()
             so_far1.append(self.features(step, gray1))
             so_far2.append(self.features(step, gray2))
-            f1 = so_far1[0] if len(so_far1) == 1 else concat_features(so_far1)
-            f2 = so_far2[0] if len(so_far2) == 1 else concat_features(so_far2)
-            result = self.pipeline(step).match_features(f1, f2)
+            result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,
                           "inliers": result.num_inliers, "seconds": round(seconds, 3)})

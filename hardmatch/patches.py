@@ -49,6 +49,13 @@ def patch_grid(patch_size: int = PATCH_SIZE) -> np.ndarray:
     return np.stack([gx, gy], axis=-1)
 
 
+def gaussian_window(patch_size: int, sigma: float) -> np.ndarray:
+    """Unnormalised centred Gaussian weights (P, P) float32 over a patch's pixels."""
+    coords = np.arange(patch_size, dtype=np.float32) - (patch_size - 1) / 2.0
+    g = np.exp(-0.5 * (coords / sigma) ** 2)
+    return np.outer(g, g).astype(np.float32)
+
+
 def _singular_values(lafs: np.ndarray) -> np.ndarray:
     """Singular values (N, 2), largest first, of each frame's 2x2 shape."""
     return np.linalg.svd(lafs[:, :, :2].astype(np.float64), compute_uv=False)

@@ -40,6 +40,18 @@ class Features:
         """Frame centres (N, 2)."""
         return laflib.centers(self.lafs)
 
+    def subset(self, index: np.ndarray) -> "Features":
+        """The features at ``index`` (timings are not carried over)."""
+        return Features(self.lafs[index], self.responses[index], self.descriptors[index], self.image_shape)
+
+    @staticmethod
+    def concat(parts: list["Features"]) -> "Features":
+        """Union of features of one image (timings are not carried over)."""
+        if len(parts) == 1:
+            return parts[0]
+        return Features(np.concatenate([p.lafs for p in parts]), np.concatenate([p.responses for p in parts]),
+                        np.concatenate([p.descriptors for p in parts]), parts[0].image_shape)
+
 
 @dataclass
 class PairResult:
@@ -147,10 +159,9 @@ class Pipeline:
                                     magnification=c.magnification, contrast_threshold=c.contrast_threshold)
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
-        elif c.descriptor in ("sift", "rootsift"):
+        else:  # sift / rootsift (PipelineConfig rejects other names)
             self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
-        else:
-            raise ValueError(f"unknown descriptor {c.descriptor!r}; known: hardnet, sift, rootsift")
+        self._on_demand = None  # OnDemandMatcher, built on first use; keeps the steps' pipelines across pairs
 
     def describe_frames(self, image: np.ndarray, detections: Detections,
                         pyramid: list[np.ndarray] | None = None) -> Features:
@@ -215,7 +226,7 @@ class Pipeline:
         if self.config.on_demand:
             from .mods import OnDemandMatcher
 
-            if getattr(self, "_on_demand", None) is None:  # keeps the steps' pipelines (AffNet, ...) across pairs
+            if self._on_demand is None:
                 self._on_demand = OnDemandMatcher(self.config)
             return self._on_demand.match_pair(image1, image2)
         t0 = time.perf_counter()

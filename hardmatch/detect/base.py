@@ -44,12 +44,7 @@ class Detections:
 
 
 class Detector(Protocol):
-    """A detector: uint8 (H, W) image (+ optional uint8 mask) -> :class:`Detections`, strongest first.
-
-    ``oriented`` says whether the frames carry a measured orientation (DoG) or are upright.
-    """
-
-    oriented: bool
+    """A detector: uint8 (H, W) image (+ optional uint8 mask) -> :class:`Detections`, strongest first."""
 
     def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> Detections: ...
 

@@ -20,7 +20,6 @@ class DoGDetector:
     frames point right, duplicates from multiple orientations are merged).
     """
 
-    oriented = True
 
     def __init__(self, nfeatures: int = 8000, contrast_threshold: float = 0.04, edge_threshold: float = 10.0,
                  upright: bool = False, magnification: float = DEFAULT_MAGNIFICATION) -> None:

@@ -34,7 +34,6 @@ class HessianDetector:
     ``threshold`` the minimum response for images scaled to [0, 1].
     """
 
-    oriented = False
 
     def __init__(self, nfeatures: int = 8000, threshold: float = DEFAULT_HESSIAN_THRESHOLD,
                  levels_per_octave: int = 3, sigma0: float = 1.6, min_side: int = 32,

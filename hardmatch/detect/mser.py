@@ -29,7 +29,6 @@ class MSERDetector:
     stability step. Near-duplicate nested regions (centres, radii and shapes within 10%) are merged.
     """
 
-    oriented = False
 
     def __init__(self, nfeatures: int = 8000, delta: int = 5, min_area: int = 30, max_area_fraction: float = 0.1,
                  magnification: float = DEFAULT_MSER_MAGNIFICATION) -> None:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .. import laf as laflib
-from ..patches import extract_patches
+from ..patches import extract_patches, gaussian_window
 
 ORIENTATIONS = ("dominant", "orinet", "upright")
 _BINS = 36
@@ -31,9 +31,7 @@ def dominant_gradient_angles(patches: np.ndarray, window_sigma: float | None = N
     flat = patches.reshape(n * p, p).astype(np.float32)
     gx = cv2.Sobel(flat, cv2.CV_32F, 1, 0, ksize=3).reshape(n, p * p)
     gy = cv2.Sobel(flat, cv2.CV_32F, 0, 1, ksize=3).reshape(n, p * p)
-    coords = np.arange(p, dtype=np.float32) - (p - 1) / 2.0
-    g = np.exp(-0.5 * (coords / (window_sigma or p / 6.0)) ** 2)
-    window = np.outer(g, g).reshape(-1)
+    window = gaussian_window(p, window_sigma or p / 6.0).reshape(-1)
     window_border = np.ones((p, p), np.float32)  # Sobel rows at patch seams mix two patches
     window_border[[0, -1], :] = 0
     window_border[:, [0, -1]] = 0

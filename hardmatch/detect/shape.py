@@ -19,18 +19,11 @@ import cv2
 import numpy as np
 
 from .. import laf as laflib
-from ..patches import extract_patches
+from ..patches import extract_patches, gaussian_window
 
 #: Frames more elongated than this are dropped (degenerate, edge-like regions).
 MAX_ANISOTROPY = 6.0
 SHAPES = ("none", "baumberg", "affnet")
-
-
-def _gaussian_window(size: int, sigma: float) -> np.ndarray:
-    coords = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
-    g = np.exp(-0.5 * (coords / sigma) ** 2)
-    w = np.outer(g, g)
-    return (w / w.sum()).astype(np.float32)
 
 
 def second_moments(patches: np.ndarray, window_sigma: float | None = None) -> np.ndarray:
@@ -38,7 +31,8 @@ def second_moments(patches: np.ndarray, window_sigma: float | None = None) -> np
     n, _, p, _ = patches.shape
     if n == 0:
         return np.zeros((0, 2, 2), np.float32)
-    window = _gaussian_window(p, window_sigma or p / 6.0)
+    window = gaussian_window(p, window_sigma or p / 6.0)
+    window /= window.sum()
     flat = patches.reshape(n * p, p)  # stack patches vertically: one filter call for all of them
     smooth = cv2.GaussianBlur(flat, (0, 0), 1.0)
     gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3, scale=0.125).reshape(n, p, p)

@@ -16,6 +16,7 @@ import torch
 
 from ..describe import PatchNetRunner
 from ..errors import WeightsError
+from .hardnet import normalize_patches
 from ..weights import load_state_dict
 
 
@@ -31,12 +32,10 @@ def _load_into(net: torch.nn.Module, name_or_path: str | os.PathLike, arch: str)
 
 
 class _PatchNet(torch.nn.Sequential):
-    """Per-patch mean/std normalisation followed by the network body."""
+    """Per-patch mean/std normalisation (HardNet's) followed by the network body."""
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        mean = patches.mean(dim=(1, 2, 3), keepdim=True)
-        std = patches.std(dim=(1, 2, 3), keepdim=True)
-        return super().forward((patches - mean) / (std + 1e-6))
+        return super().forward(normalize_patches(patches))
 
 
 def _patch_net(body: torch.nn.Module, backend: str, batch_size: int) -> PatchNetRunner:

@@ -24,6 +24,13 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
             nn.BatchNorm2d(c_out, affine=False), nn.ReLU()]
 
 
+def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Zero mean, unit standard deviation per patch: (N, 1, H, W) -> (N, 1, H, W)."""
+    flat = patches.reshape(patches.shape[0], -1)
+    std, mean = torch.std_mean(flat, dim=1)
+    return (patches - mean[:, None, None, None]) / (std[:, None, None, None] + eps)
+
+
 class HardNet(nn.Module):
     """Patches (N, 1, 32, 32), any intensity range -> unit-norm descriptors (N, 128).
 
@@ -45,15 +52,8 @@ class HardNet(nn.Module):
             nn.BatchNorm2d(DESCRIPTOR_DIM, affine=False),
         )
 
-    @staticmethod
-    def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-        """Zero mean, unit standard deviation per patch: (N, 1, H, W) -> (N, 1, H, W)."""
-        flat = patches.reshape(patches.shape[0], -1)
-        std, mean = torch.std_mean(flat, dim=1)
-        return (patches - mean[:, None, None, None]) / (std[:, None, None, None] + eps)
-
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         if patches.ndim != 4 or patches.shape[1:] != (1, PATCH_SIZE, PATCH_SIZE):
             raise ValueError(f"HardNet expects patches of shape (N, 1, {PATCH_SIZE}, {PATCH_SIZE}), got {tuple(patches.shape)}")
-        x = self.features(self.normalize_patches(patches))
+        x = self.features(normalize_patches(patches))
         return F.normalize(x.reshape(x.shape[0], -1), p=2, dim=1)
