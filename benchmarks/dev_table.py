@@ -19,22 +19,23 @@ from pathlib import Path
 
 import numpy as np
 
-from hardmatch.config import PipelineConfig, get_preset
+from hardmatch.config import get_preset
 from hardmatch.datasets.pairs import judge, read_dataset
+from hardmatch.evaluate import parse_pipeline_spec
 from hardmatch.io import load_gray
 from hardmatch.pipeline import Pipeline
 
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
-MATCH_OPTIONS = {"ratio", "matcher", "ransac", "threshold", "max_iters", "confidence", "seed", "min_inliers"}
+MATCH_OPTIONS = {"ratio", "matcher", "fginn_radius", "ransac", "threshold", "max_iters", "confidence", "seed",
+                 "min_inliers", "laf_check"}
 
 
 def parse_sweep(text: str | None) -> tuple[str | None, list]:
+    """``name=v1,v2,...`` -> (name, values cast by the option's type, as ``hardmatch eval`` casts them)."""
     if not text:
         return None, [None]
     name, values = text.split("=", 1)
-    kind = str(PipelineConfig.__dataclass_fields__[name].type)
-    cast = {"int": int, "float": float, "float | None": float}.get(kind, str)
-    return name, [cast(v) for v in values.split(",")]
+    return name, [dict(parse_pipeline_spec(f"default:{name}={v}").options)[name] for v in values.split(",")]
 
 
 def evaluate(preset: str, sets: dict, sweep_name: str | None, sweep_values: list, options: dict) -> list[dict]:
