@@ -137,12 +137,18 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 @click.option("--sampling", default="hardest", show_default=True, type=click.Choice(["hardest", "random"]))
 @click.option("--margin", default=1.0, show_default=True)
 @click.option("--augment/--no-augment", default=True, show_default=True, help="flips, 90-degree rotations, small rotation/shift")
-@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]))
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              help="autocast precision; auto: bf16 on CUDA, fp32 elsewhere")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--val-every", default=100, show_default=True, help="validate every N steps")
 @click.option("--checkpoint-every", default=50, show_default=True)
-@click.option("--workers", default=1, show_default=True, help="data-loading processes")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="data-loading processes [default: min(cores - 1, 15) on CUDA, 1 elsewhere]")
+@click.option("--log-every", type=click.IntRange(min=1), default=None,
+              help="log interval in steps (the loss is read back from the device only then) [default: 20 on CUDA, 1 elsewhere]")
+@click.option("--minutes", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="training-time budget: the lr decays to 0 over --steps or this many minutes, whichever ends first")
 @click.option("--init-weights", default=None, help="start from these weights (registry name or path)")
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.pth if it exists")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from hardmatch.train.augment import augment_pairs
 from hardmatch.train.loss import hardnet_loss
 from hardmatch.train.synthetic import SyntheticPairs
-from hardmatch.train.trainer import TrainConfig, train
+from hardmatch.train.trainer import TrainConfig, resolve_runtime, train
 from hardmatch.train.validate import fpr_at_recall
 
 from .conftest import synthetic_texture
@@ -94,18 +95,94 @@ class _FixedBatches:
 def test_short_run_loss_goes_down(image_folder, tmp_path):
     batch_source = _FixedBatches(image_folder)
     cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=20, batch_size=64, workers=0, augment=False,
-                      checkpoint_every=10, dropout=0.0)
+                      checkpoint_every=10, dropout=0.0, device="cpu")
     summary = train(cfg, lambda seed: batch_source)
     losses = np.loadtxt(tmp_path / "run" / "log.csv", delimiter=",", skiprows=1, usecols=1)
     assert len(losses) == 20
     assert losses[-3:].mean() < 0.7 * losses[:3].mean()
     assert (tmp_path / "run" / "model.pth").is_file() and summary["steps"] == 20
+    assert summary["pairs"] == 20 * 64 and summary["pairs_per_s"] > 0 and summary["precision"] == "fp32"
+
+
+def test_log_interval_and_time_budget(image_folder, tmp_path):
+    batch_source = _FixedBatches(image_folder)
+    cfg = TrainConfig(out_dir=str(tmp_path / "run"), steps=10, batch_size=64, workers=0, log_every=4, device="cpu")
+    train(cfg, lambda seed: batch_source)
+    rows = np.loadtxt(tmp_path / "run" / "log.csv", delimiter=",", skiprows=1, usecols=(0, 3))
+    assert list(rows[:, 0]) == [1, 4, 8, 10]  # first step, every 4th, last
+    assert np.all(rows[:, 1] > 0)  # pairs/s of each interval
+    # a time budget far shorter than the steps: stops when it is spent, the lr decaying with the time used
+    cfg = TrainConfig(out_dir=str(tmp_path / "timed"), steps=100000, batch_size=8, workers=0, device="cpu",
+                      minutes=3.0 / 60, checkpoint_every=10 ** 6)
+    summary = train(cfg, lambda seed: batch_source)
+    assert 1 <= summary["steps"] < 100000 and summary["train_s"] >= 3.0
+    log = np.atleast_2d(np.loadtxt(tmp_path / "timed" / "log.csv", delimiter=",", skiprows=1, usecols=(0, 2, 4)))
+    steps, lrs, elapsed = log.T
+    assert steps[-1] == summary["steps"] and np.all(np.diff(lrs) <= 0) and lrs[0] <= cfg.lr
+    # lr of a step = lr0 * (1 - time before it / budget) <= lr0 * (1 - time logged after the previous step / budget)
+    assert np.all(lrs[1:] <= cfg.lr * (1 - (elapsed[:-1] - 0.05) / 3.0) + 1e-5)  # elapsed is logged to 0.1 s
+    assert (tmp_path / "timed" / "model.pth").is_file()
+
+
+def test_runtime_defaults_per_device():
+    assert resolve_runtime(TrainConfig(), torch.device("cpu")) == ("fp32", 1, 1)
+    precision, workers, log_every = resolve_runtime(TrainConfig(), torch.device("cuda"))
+    assert precision == "bf16" and 1 <= workers <= 15 and log_every == 20
+    assert resolve_runtime(TrainConfig(precision="fp16", workers=3, log_every=7), torch.device("cuda")) == ("fp16", 3, 7)
+    with pytest.raises(ValueError):
+        resolve_runtime(TrainConfig(precision="fp8"), torch.device("cpu"))
+
+
+def _reference_augment(anchors, positives, flip, turns, angle, shift):
+    """The augmentation one pair at a time: flip, rot90 on both, then turn/shift the positive (degrees, pixels)."""
+    out_a, out_p = [], []
+    size = anchors.shape[-1]
+    for i in range(len(anchors)):
+        a, p = anchors[i:i + 1], positives[i:i + 1]
+        if flip[i]:
+            a, p = a.flip(-1), p.flip(-1)
+        a, p = torch.rot90(a, int(turns[i]), dims=(-2, -1)), torch.rot90(p, int(turns[i]), dims=(-2, -1))
+        c, s = np.cos(np.deg2rad(angle[i])), np.sin(np.deg2rad(angle[i]))
+        theta = torch.tensor([[[c, -s, 2 * shift[i][0] / size], [s, c, 2 * shift[i][1] / size]]], dtype=torch.float32)
+        grid = torch.nn.functional.affine_grid(theta, list(p.shape), align_corners=False)
+        p = torch.nn.functional.grid_sample(p, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out_a.append(a)
+        out_p.append(p)
+    return torch.cat(out_a), torch.cat(out_p)
+
+
+def test_augmentation_exact_flips_and_turns_when_random_motion_is_zero():
+    torch.manual_seed(0)
+    a, p = torch.rand(64, 1, 32, 32) * 255, torch.rand(64, 1, 32, 32) * 255
+    out_a, out_p = augment_pairs(a, p, torch.Generator().manual_seed(3), max_rotation_deg=0.0, max_shift_px=0.0)
+    replay = torch.Generator().manual_seed(3)
+    flip = torch.rand(64, generator=replay) < 0.5
+    turns = torch.randint(0, 4, (64,), generator=replay)
+    assert len(set(zip(flip.tolist(), turns.tolist()))) == 8  # all eight flip/turn groups occur
+    ref_a, ref_p = _reference_augment(a, p, flip, turns, np.zeros(64), np.zeros((64, 2)))
+    assert torch.equal(out_a, ref_a) and torch.equal(out_p, ref_p)  # bit-exact: no interpolation
+
+
+def test_augmentation_matches_per_pair_reference():
+    torch.manual_seed(1)
+    a, p = torch.rand(48, 1, 32, 32) * 255, torch.rand(48, 1, 32, 32) * 255
+    out_a, out_p = augment_pairs(a, p, torch.Generator().manual_seed(4), max_rotation_deg=10.0, max_shift_px=1.0)
+    replay = torch.Generator().manual_seed(4)
+    flip = torch.rand(48, generator=replay) < 0.5
+    turns = torch.randint(0, 4, (48,), generator=replay)
+    angle = ((torch.rand(48, generator=replay) * 2 - 1) * 10.0).double().numpy()
+    shift = ((torch.rand(48, 2, generator=replay) * 2 - 1) * 1.0).double().numpy()
+    assert np.abs(angle).max() > 5 and np.abs(shift).max() > 0.5
+    ref_a, ref_p = _reference_augment(a, p, flip, turns, angle, shift)
+    assert torch.equal(out_a, ref_a)
+    assert (out_p - ref_p).abs().max() < 0.05  # same motion, same sampling: float rounding only
+    assert (out_p - out_a).abs().mean() > 1.0  # the positive did move
 
 
 def _train_cmd(folder, out, steps, extra=()):
     return [sys.executable, "-m", "hardmatch.cli", "train", "--images", str(folder), "--out", str(out),
             "--steps", str(steps), "--batch-size", "16", "--checkpoint-every", "2", "--workers", "0",
-            "--val-every", "1000", *extra]
+            "--val-every", "1000", "--device", "cpu", *extra]
 
 
 def test_resume_after_kill(image_folder, tmp_path):
@@ -129,10 +206,11 @@ def test_resume_after_kill(image_folder, tmp_path):
 
 
 def test_ddp_two_cpu_processes(image_folder, tmp_path):
+    """Two processes on the CPU (gloo), also where CUDA is present: auto would pick NCCL on one GPU."""
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
            "-m", "hardmatch.cli", "train", "--images", str(image_folder), "--out", str(out), "--steps", "3",
-           "--batch-size", "8", "--workers", "0", "--no-baselines"]
+           "--batch-size", "8", "--workers", "0", "--no-baselines", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]

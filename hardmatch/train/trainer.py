@@ -5,6 +5,14 @@ to 0 over the run, batches of n pairs with the hardest-in-batch loss. A *source*
 ``sample(n) -> (anchors (n,1,32,32) uint8, positives (n,1,32,32) uint8, labels (n,) int64)``:
 :class:`~hardmatch.train.synthetic.SyntheticPairs`, PhotoTour or HPatches patch readers.
 
+Speed: loader worker processes draw uint8 batches (pinned memory on CUDA) that are copied to the
+training device without blocking; augmentation runs there (:mod:`hardmatch.train.augment`, one
+``grid_sample`` per batch); bf16 autocast on CUDA by default; the loss is summed on the device and
+read back only every ``log_every`` steps, so the host never waits for the GPU in between.
+
+Schedule: the learning rate decays linearly to 0 over ``steps``, or, with ``minutes`` > 0, over
+whichever of ``steps`` and ``minutes`` of training time runs out first (training stops there).
+
 Multi-process: run under ``torchrun --nproc_per_node K -m hardmatch.cli train ...``; each process
 draws its own batches (seed + rank), gradients are averaged by DDP (gloo on CPU, NCCL on GPU),
 rank 0 logs, validates and writes checkpoints.
@@ -13,20 +21,24 @@ rank 0 logs, validates and writes checkpoints.
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..nets import HardNet
+from .augment import augment_pairs
 from .loss import hardnet_loss
 from .validate import fpr_at_recall, hardnet_distances
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: most loader processes picked automatically on CUDA (more did not help the probe on 16 cores)
+MAX_AUTO_WORKERS = 15
+#: log interval picked automatically on CUDA (steps); every step on CPU, where a step takes seconds
+AUTO_LOG_EVERY_CUDA = 20
 
 
 @dataclass
@@ -43,12 +55,14 @@ class TrainConfig:
     margin: float = 1.0
     augment: bool = True
     dropout: float = 0.1
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast)
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16 (autocast)
     device: str = "auto"
     seed: int = 0
     val_every: int = 100
     checkpoint_every: int = 50
-    workers: int = 1
+    workers: int | None = None  # None: min(cores - 1, 15) on CUDA, 1 elsewhere
+    log_every: int | None = None  # None: every step on CPU, every 20 steps on CUDA
+    minutes: float = 0.0  # > 0: training-time budget; the lr decays over it and training stops there
     init_weights: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -74,36 +88,6 @@ class _BatchStream(torch.utils.data.IterableDataset):
             yield torch.from_numpy(a), torch.from_numpy(p), torch.from_numpy(labels)
 
 
-def augment_pairs(anchors: torch.Tensor, positives: torch.Tensor, generator: torch.Generator,
-                  max_rotation_deg: float = 10.0, max_shift_px: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random flip and 90-degree rotation on both patches of each pair, plus a small
-    random rotation/shift of the positive. (n, 1, P, P) float -> same shapes."""
-    n, _, size, _ = anchors.shape
-    flip = torch.rand(n, generator=generator) < 0.5
-    turns = torch.randint(0, 4, (n,), generator=generator)
-    out_a, out_p = anchors.clone(), positives.clone()
-    for k in range(4):
-        for f in (False, True):
-            sel = (turns == k) & (flip == f)
-            if not sel.any():
-                continue
-            a, p = anchors[sel], positives[sel]
-            if f:
-                a, p = a.flip(-1), p.flip(-1)
-            out_a[sel] = torch.rot90(a, k, dims=(-2, -1))
-            out_p[sel] = torch.rot90(p, k, dims=(-2, -1))
-    if max_rotation_deg > 0 or max_shift_px > 0:
-        ang = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(max_rotation_deg)
-        shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (2.0 * max_shift_px / size)
-        theta = torch.zeros(n, 2, 3)
-        theta[:, 0, 0], theta[:, 0, 1] = torch.cos(ang), -torch.sin(ang)
-        theta[:, 1, 0], theta[:, 1, 1] = torch.sin(ang), torch.cos(ang)
-        theta[:, :, 2] = shift
-        grid = F.affine_grid(theta.to(out_p), list(out_p.shape), align_corners=False)
-        out_p = F.grid_sample(out_p, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return out_a, out_p
-
-
 def _save_atomic(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -114,14 +98,38 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def resolve_runtime(cfg: TrainConfig, device: torch.device, world: int = 1) -> tuple[str, int, int]:
+    """(precision, loader workers, log interval) for ``cfg`` on ``device``, ``auto``/None resolved."""
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
+    cuda = device.type == "cuda"
+    precision = ("bf16" if cuda else "fp32") if cfg.precision == "auto" else cfg.precision
+    if cfg.workers is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = max(1, min(cores // max(1, world) - 1, MAX_AUTO_WORKERS)) if cuda else 1
+    else:
+        workers = int(cfg.workers)
+    if workers < 0:
+        raise ValueError(f"workers must be >= 0, got {workers}")
+    log_every = (AUTO_LOG_EVERY_CUDA if cuda else 1) if cfg.log_every is None else int(cfg.log_every)
+    if log_every < 1:
+        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    return precision, workers, log_every
+
+
 def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) -> dict:
     """Run (or resume) training. ``make_source(seed)`` builds a batch source; ``validation`` is an
     optional ``(patches1, patches2, is_match)`` set evaluated every ``val_every`` steps.
-    Returns a summary dict (final loss, last FPR95, wall time, steps)."""
+
+    Returns a summary dict: final and smoothed loss, last FPR95, steps done, pairs seen, wall time,
+    pairs/s of this run, and the resolved precision / workers / device.
+    """
     rank, world = _dist_info()
-    from ..describe import pick_device
+    from ..describe import cpu_memory_format, pick_device
 
     device = pick_device(cfg.device)
+    if cfg.minutes > 0 and world > 1:
+        raise ValueError("a time budget (minutes) needs a single process: give --steps under torchrun")
     if world > 1:
         import torch.distributed as dist
 
@@ -130,6 +138,11 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
             torch.cuda.set_device(device)
+    precision, workers, log_every = resolve_runtime(cfg, device, world)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed 32x32 input: pick the fastest kernels once
+        torch.set_float32_matmul_precision("high")
     torch.manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     if rank == 0:
@@ -139,50 +152,59 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         from ..weights import load_state_dict
 
         net.load_state_dict(load_state_dict(cfg.init_weights)[0])
-    net.to(device)
-    if device.type == "cpu":
-        net.to(memory_format=torch.channels_last)  # 2x faster convolutions on CPU (measured)
+    memory_format = cpu_memory_format(device)  # channels-last: 2x faster convolutions on CPU (measured)
+    net.to(device, memory_format=memory_format)
     optimizer = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                                 dampening=cfg.dampening)
-    start_step = 0
+    start_step, trained_s = 0, 0.0
     ckpt_path = out_dir / "checkpoint.pth"
     if resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         net.load_state_dict(state["state_dict"])
         optimizer.load_state_dict(state["optimizer"])
         start_step = int(state["step"])
+        trained_s = float(state.get("train_s", 0.0))
         if rank == 0:
             _log(f"resumed from {ckpt_path} at step {start_step}")
     model = net
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if cuda else None)
     stream = _BatchStream(make_source, cfg.batch_size, cfg.seed + 7919 * (rank + 1) + start_step)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
-                                         persistent_workers=cfg.workers > 0, prefetch_factor=2 if cfg.workers > 0 else None)
-    generator = torch.Generator().manual_seed(cfg.seed + 31 * rank + start_step)
-    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=cuda,
+                                         persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + 31 * rank + start_step)
+    autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    budget_s = 60.0 * cfg.minutes
     log_path = out_dir / "log.csv"
     if rank == 0 and not (resume and log_path.is_file()):
         with open(log_path, "w", newline="") as f:
             csv.writer(f).writerow(["step", "loss", "lr", "pairs_per_s", "elapsed_s", "fpr95", "fdr95"])
+    if rank == 0:
+        _log(f"training on {device} ({precision}), {workers} loader worker(s), batch {cfg.batch_size} x {world} "
+             f"process(es), up to {cfg.steps} steps" + (f" or {cfg.minutes:g} min" if budget_s > 0 else ""))
     t0 = time.time()
-    last_loss, last_fpr = float("nan"), None
-    loss_ema = None
+    last_loss, last_fpr, loss_ema = float("nan"), None, None
+    loss_sum = torch.zeros((), device=device)  # summed on the device, read back at log points only
+    interval_steps, interval_t0, last_progress = 0, t0, 0.0
     data_iter = iter(loader)
     model.train()
-    for step in range(start_step, cfg.steps):
-        lr = cfg.lr * (1.0 - step / cfg.steps)
+    done = step = start_step
+    while step < cfg.steps:
+        elapsed = trained_s + time.time() - t0
+        fraction = max(step / cfg.steps, elapsed / budget_s if budget_s > 0 else 0.0)
+        if fraction >= 1.0:
+            break
+        lr = cfg.lr * (1.0 - fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        t_step = time.time()
         anchors, positives, labels = next(data_iter)
-        anchors = anchors.float()
-        positives = positives.float()
+        anchors = anchors.to(device, non_blocking=True).float()
+        positives = positives.to(device, non_blocking=True).float()
+        labels = labels.to(device, non_blocking=True)
         if cfg.augment:
             anchors, positives = augment_pairs(anchors, positives, generator)
-        anchors, positives, labels = anchors.to(device), positives.to(device), labels.to(device)
-        batch = torch.cat([anchors, positives]).contiguous(memory_format=torch.channels_last)
+        batch = torch.cat([anchors, positives]).contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             desc = model(batch)
         desc = desc.float()
@@ -192,26 +214,44 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        last_loss = float(loss.detach())
-        loss_ema = last_loss if loss_ema is None else 0.95 * loss_ema + 0.05 * last_loss
+        loss_sum += loss.detach()
+        interval_steps += 1
+        step = done = step + 1
         if rank != 0:
             continue
-        done = step + 1
-        rate = n * world / max(1e-9, time.time() - t_step)
+        out_of_time = budget_s > 0 and trained_s + time.time() - t0 >= budget_s
+        last = done >= cfg.steps or out_of_time
+        validate = validation is not None and (done % cfg.val_every == 0 or last)
+        if not (done % log_every == 0 or last or validate or done == start_step + 1):
+            continue
+        last_loss = float(loss_sum) / interval_steps  # the one host-device synchronisation of an interval
+        loss_ema = last_loss if loss_ema is None else 0.95 ** interval_steps * loss_ema + (1 - 0.95 ** interval_steps) * last_loss
+        now = time.time()
+        rate = interval_steps * n * world / max(1e-9, now - interval_t0)
+        loss_sum.zero_()
+        interval_steps = 0
         fpr = fdr = None
-        if validation is not None and (done % cfg.val_every == 0 or done == cfg.steps):
+        if validate:
             dists = hardnet_distances(net, validation[0], validation[1], device=device)
             fpr, fdr = fpr_at_recall(dists, validation[2])
             last_fpr = fpr
-            _log(f"step {done}: validation FPR95 {100 * fpr:.2f}%  FDR95 {100 * fdr:.2f}%")
+            _log(f"\nstep {done}: validation FPR95 {100 * fpr:.2f}%  FDR95 {100 * fdr:.2f}%")
         with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([done, f"{last_loss:.5f}", f"{lr:.5f}", f"{rate:.1f}", f"{time.time() - t0:.1f}",
+            csv.writer(f).writerow([done, f"{last_loss:.5f}", f"{lr:.5f}", f"{rate:.1f}", f"{trained_s + now - t0:.1f}",
                                     "" if fpr is None else f"{fpr:.5f}", "" if fdr is None else f"{fdr:.5f}"])
-        if done % max(1, cfg.steps // 100) == 0 or done == cfg.steps or done == start_step + 1:
-            _progress(done, cfg.steps, loss_ema, lr, rate, time.time() - t0)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if last or now - last_progress >= 10.0 or done % max(1, cfg.steps // 100) == 0:
+            _progress(done, cfg.steps, loss_ema, lr, rate, trained_s + now - t0, budget_s)
+            last_progress = now
+        if done % cfg.checkpoint_every == 0 or last:
             _save_atomic({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
+                          "train_s": trained_s + time.time() - t0,
                           "config": {k: v for k, v in asdict(cfg).items() if k != "extra"}}, ckpt_path)
+        interval_t0 = time.time()  # validation and checkpoints are not training time of the next interval
+        if out_of_time:
+            break
+    if cuda:
+        torch.cuda.synchronize(device)
+    wall = time.time() - t0
     if rank == 0:
         _save_atomic(net.state_dict(), out_dir / "model.pth")
         _log("")
@@ -219,14 +259,20 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         import torch.distributed as dist
 
         dist.barrier()
-    return {"final_loss": last_loss, "loss_ema": loss_ema, "fpr95": last_fpr, "steps": cfg.steps,
-            "wall_s": time.time() - t0, "rank": rank, "world_size": world}
+    if interval_steps:  # ranks > 0 never read their loss back in the loop
+        last_loss = float(loss_sum) / interval_steps
+    pairs_run = (done - start_step) * cfg.batch_size * world
+    return {"final_loss": last_loss, "loss_ema": loss_ema, "fpr95": last_fpr, "steps": done,
+            "pairs": done * cfg.batch_size * world, "pairs_per_s": pairs_run / max(1e-9, wall),
+            "wall_s": wall, "train_s": trained_s + wall, "device": str(device), "precision": precision,
+            "workers": workers, "batch_size": cfg.batch_size, "rank": rank, "world_size": world}
 
 
-def _progress(done: int, total: int, loss: float, lr: float, rate: float, elapsed: float) -> None:
+def _progress(done: int, total: int, loss: float, lr: float, rate: float, elapsed: float, budget_s: float = 0.0) -> None:
     width = 30
-    filled = int(width * done / total)
-    eta = elapsed / max(1, done) * (total - done)
+    fraction = max(done / total, elapsed / budget_s if budget_s > 0 else 0.0)
+    filled = int(width * min(1.0, fraction))
+    eta = elapsed / max(1e-9, fraction) * (1.0 - fraction)
     sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} loss {loss:.4f} lr {lr:.4f} "
                      f"{rate:.0f} pairs/s eta {eta / 60:.1f} min ")
     sys.stderr.flush()
