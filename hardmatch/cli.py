@@ -124,6 +124,9 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
               help="PhotoTour folder (liberty/notredame/yosemite: patches*.bmp + info.txt)")
 @click.option("--hpatches", type=click.Path(file_okay=False, path_type=Path),
               help="HPatches-release folder of sequence folders (ref.png, e1..t5.png)")
+@click.option("--synth", multiple=True, metavar="NAME=VALUE",
+              help="synthetic-source option (repeatable), e.g. jpeg_prob=0.3, shading_prob=0.5, occlusion_prob=0.3, "
+                   "detector=dog+hessaff, scales=1,0.5 (hardmatch/train/synthetic.py)")
 @click.option("--val-images", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="held-out image folder: synthetic validation pairs (repeatable)")
 @click.option("--val-phototour", type=click.Path(file_okay=False, path_type=Path),
@@ -154,7 +157,8 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="also report SIFT and RootSIFT FPR95 on the validation pairs")
 @reports_errors
-def train(images, phototour, hpatches, val_images, val_phototour, val_pairs, out_dir, resume, baselines, **options):
+def train(images, phototour, hpatches, synth, val_images, val_phototour, val_pairs, out_dir, resume, baselines,
+          **options):
     """Train HardNet with the hardest-in-batch triplet margin loss.
 
     Writes OUT/checkpoint.pth (atomic, resumable), OUT/model.pth (state_dict), OUT/log.csv and
@@ -163,7 +167,7 @@ def train(images, phototour, hpatches, val_images, val_phototour, val_pairs, out
     from .train.sources import make_source_factory, make_validation
     from .train.trainer import TrainConfig, train as run_training
 
-    make_source = make_source_factory(images=images, phototour=phototour, hpatches=hpatches)
+    make_source = make_source_factory(images=images, phototour=phototour, hpatches=hpatches, synth=synth)
     validation = make_validation(val_images=val_images, val_phototour=val_phototour, num_pairs=val_pairs)
     cfg = TrainConfig(out_dir=str(out_dir), **options)
     summary = run_training(cfg, make_source, validation=validation, resume=resume)
@@ -172,6 +176,7 @@ def train(images, phototour, hpatches, val_images, val_phototour, val_pairs, out
 
         summary["baselines"] = {k: {"fpr95": v[0], "fdr95": v[1], "keypoint_size": v[2]}
                                 for k, v in evaluate_baselines(validation).items()}
+    summary["synth"] = list(synth)
     if summary.get("rank", 0) == 0:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         click.echo(json.dumps(summary))

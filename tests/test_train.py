@@ -13,11 +13,13 @@ import torch
 
 from hardmatch.train.augment import augment_pairs
 from hardmatch.train.loss import hardnet_loss
-from hardmatch.train.synthetic import SyntheticPairs
+from hardmatch import laf as laflib
+from hardmatch.train.synthetic import (SyntheticPairs, WarpConfig, jpeg_roundtrip, occlude, photometric,
+                                       shading_gain, source_options)
 from hardmatch.train.trainer import TrainConfig, resolve_runtime, train
 from hardmatch.train.validate import fpr_at_recall
 
-from .conftest import synthetic_texture
+from .conftest import need_shared, synthetic_texture
 
 
 def _unit(x):
@@ -69,19 +71,111 @@ def image_folder(tmp_path_factory):
     return folder
 
 
-def test_synthetic_pairs_show_the_same_point(image_folder):
-    source = SyntheticPairs([image_folder], seed=0, pairs_per_warp=32)
-    a, p, labels = source.sample(96)
-    assert a.shape == p.shape == (96, 1, 32, 32) and a.dtype == np.uint8 and labels.shape == (96,)
+def _match_margin(a, p):
+    """Median normalised correlation of matching pairs minus that of shuffled pairs."""
 
     def norm(x):
         x = x.reshape(len(x), -1).astype(np.float32)
         return (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-3)
 
     na, npos = norm(a), norm(p)
-    matching = (na * npos).mean(1)
-    shuffled = (na * np.roll(npos, 7, axis=0)).mean(1)
-    assert np.median(matching) > np.median(shuffled) + 0.2
+    return np.median((na * npos).mean(1)) - np.median((na * np.roll(npos, 7, axis=0)).mean(1))
+
+
+def test_synthetic_pairs_show_the_same_point(image_folder):
+    source = SyntheticPairs([image_folder], seed=0, pairs_per_warp=32)
+    a, p, labels = source.sample(96)
+    assert a.shape == p.shape == (96, 1, 32, 32) and a.dtype == np.uint8 and labels.shape == (96,)
+    assert _match_margin(a, p) > 0.2
+
+
+# --- harder synthetic data (off by default), each on real photos ---------------------------------
+
+NEUTRAL = dict(gamma=(1.0, 1.0), contrast=(1.0, 1.0), brightness=0.0, blur_prob=0.0, noise_prob=0.0)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """Three real photos (bsd100, 481x321) in a folder of their own."""
+    bsd = need_shared("data/train-images/bsd100")
+    folder = tmp_path_factory.mktemp("photos")
+    for path in sorted(bsd.glob("*.png"))[:3]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+def _photo(folder):
+    return cv2.imread(str(sorted(folder.glob("*.png"))[0]), cv2.IMREAD_GRAYSCALE)
+
+
+def _blockiness(image):
+    """Mean |horizontal step| across 8-pixel block borders over the mean step elsewhere."""
+    steps = np.abs(np.diff(image.astype(np.float32), axis=1))  # step between columns x and x+1
+    border = (np.arange(steps.shape[1]) % 8) == 7
+    return steps[:, border].mean() / steps[:, ~border].mean()
+
+
+def test_jpeg_option_adds_block_artefacts(photo_folder):
+    image = _photo(photo_folder)
+    rng = np.random.default_rng(0)
+    plain = photometric(image, rng, WarpConfig(**NEUTRAL))
+    assert np.array_equal(plain, image)  # neutral settings leave the photo alone
+    jpeg = photometric(image, rng, WarpConfig(**NEUTRAL, jpeg_prob=1.0, jpeg_quality=(15, 15)))
+    assert np.array_equal(jpeg, jpeg_roundtrip(image, 15))
+    assert _blockiness(jpeg) > 1.1 * _blockiness(image)
+    assert np.abs(jpeg.astype(int) - image).mean() > 1.0
+
+
+def test_shading_option_varies_illumination_smoothly(photo_folder):
+    image = _photo(photo_folder)
+    cfg = WarpConfig(**NEUTRAL, shading_prob=1.0, max_shading=2.0, shadow_prob=1.0)
+    gain = shading_gain(image.shape, np.random.default_rng(3), cfg)
+    assert gain.shape == image.shape and gain.min() > 0
+    assert np.percentile(gain, 95) / np.percentile(gain, 5) > 1.3  # spatially varying, not a global gain
+    assert np.abs(np.diff(np.log(gain), axis=1)).max() < 0.2  # smooth: no step between neighbouring pixels
+    valid = (image > 40) & (image < 200)
+    spreads = []
+    for seed in range(5):  # the gradient's strength is random: the strongest of a few draws
+        ratio = photometric(image, np.random.default_rng(seed), cfg).astype(np.float32)[valid] / image[valid]
+        spreads.append(np.percentile(ratio, 95) / np.percentile(ratio, 5))
+    assert max(spreads) > 1.3 and min(spreads) > 1.02  # photometric applies it, every time with prob 1
+
+
+def test_occlusion_option_hides_regions_and_drops_hidden_points(photo_folder):
+    image = _photo(photo_folder)
+    cfg = WarpConfig(occlusion_prob=1.0, max_occluders=3, max_occluder_size=0.4)
+    out, covered = occlude(image, np.random.default_rng(1), cfg)
+    assert 0.002 < covered.mean() < 0.5
+    assert np.array_equal(out[~covered], image[~covered])  # untouched outside the occluders
+    assert (out[covered] != image[covered]).mean() > 0.5 and out[covered].std() > 5  # texture, not a flat fill
+    source = SyntheticPairs([photo_folder], seed=2, pairs_per_warp=32, cfg=cfg)
+    a, p, _ = source.sample(128)
+    assert len(a) == 128 and _match_margin(a, p) > 0.2  # still matching pairs: hidden points were dropped
+
+
+def test_hessian_affine_keypoints_and_several_scales(photo_folder):
+    source = SyntheticPairs([photo_folder], seed=0, pairs_per_warp=32, detector="hessaff", scales=(1.0, 0.5))
+    assert source.num_entries == 6
+    full, lafs = source._image(0)
+    half, _ = source._image(1)
+    assert abs(half.shape[0] - full.shape[0] / 2) <= 1 and abs(half.shape[1] - full.shape[1] / 2) <= 1
+    assert len(lafs) > 100 and np.mean(laflib.anisotropy(lafs) > 1.1) > 0.3  # affine-adapted frames
+    a, p, labels = source.sample(192)
+    assert _match_margin(a, p) > 0.2
+    entries = set((labels >> 20).tolist())
+    assert any(e % 2 == 0 for e in entries) and any(e % 2 == 1 for e in entries)  # both scales were drawn
+    dog = SyntheticPairs([photo_folder], seed=0)
+    assert not np.allclose(dog._image(0)[1][:50, :, 2].mean(0), lafs[:50, :, 2].mean(0))  # another detector
+
+
+def test_source_options_parse_and_reject():
+    opts = source_options(["jpeg_prob=0.3", "jpeg_quality=30,90", "scales=1,0.5,0.25", "detector=dog+hessaff"])
+    assert opts["cfg"].jpeg_prob == 0.3 and opts["cfg"].jpeg_quality == (30, 90)
+    assert opts["scales"] == (1.0, 0.5, 0.25) and opts["detector"] == "dog+hessaff"
+    assert source_options([])["cfg"] == WarpConfig()
+    for bad in ("nope=1", "jpeg_prob=x", "jpeg_quality=5", "detector=sift", "gamma"):
+        with pytest.raises(ValueError):
+            source_options([bad])
 
 
 class _FixedBatches:

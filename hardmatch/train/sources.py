@@ -24,17 +24,27 @@ class MixedSource:
         return self.sources[int(self.rng.integers(len(self.sources)))].sample(n)
 
 
-def make_source_factory(images=(), phototour: Path | None = None, hpatches: Path | None = None):
-    """A picklable ``make_source(seed)`` for the given data; raises DatasetError when none is given."""
+def make_source_factory(images=(), phototour: Path | None = None, hpatches: Path | None = None, synth=()):
+    """A picklable ``make_source(seed)`` for the given data; raises DatasetError when none is given.
+
+    ``synth``: ``NAME=VALUE`` options of the synthetic source (see
+    :func:`hardmatch.train.synthetic.source_options`; ValueError when one is unknown or unreadable).
+    """
     images = tuple(str(p) for p in images)
     if not images and phototour is None and hpatches is None:
         raise DatasetError("no training data: give --images FOLDER, --phototour FOLDER or --hpatches FOLDER")
-    return _SourceFactory(images, phototour, hpatches)
+    synth = tuple(synth)
+    if synth and not images:
+        raise DatasetError("--synth options need a synthetic source: give --images FOLDER")
+    return _SourceFactory(images, phototour, hpatches, synth)
 
 
 class _SourceFactory:
-    def __init__(self, images, phototour, hpatches) -> None:
+    def __init__(self, images, phototour, hpatches, synth=()) -> None:
         self.images, self.phototour, self.hpatches = images, phototour, hpatches
+        from .synthetic import source_options
+
+        self.synth_options = source_options(synth)  # parsed here: bad options fail before any worker starts
         self._check()
 
     def _check(self) -> None:
@@ -49,7 +59,7 @@ class _SourceFactory:
         if self.images:
             from .synthetic import SyntheticPairs
 
-            sources.append(SyntheticPairs(self.images, seed=seed))
+            sources.append(SyntheticPairs(self.images, seed=seed, **self.synth_options))
         if self.phototour is not None:
             from ..datasets.patch_datasets import PhotoTour
 

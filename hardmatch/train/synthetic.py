@@ -14,20 +14,37 @@ finds in the warped image: the network then learns the residual affine distortio
 
 Labels: each pair carries the id of its source keypoint (image index * 2**20 + keypoint index), so
 the loss can mask pairs from the same point when two warps of one image meet in one batch.
+
+Harder data, all off by default (not yet measured on matched pairs; ``tools/gpu_train.sh`` holds
+the ablation that measures them):
+
+- ``WarpConfig.shading_prob``: spatially varying illumination on the warped image, a smooth
+  gain gradient across the image (up to ``max_shading`` stops from one side to the other) and,
+  with ``shadow_prob``, a few soft-edged shadows (each darkening by up to ``max_shadow_depth``);
+- ``WarpConfig.jpeg_prob``: JPEG re-encoding of the warped image at a quality in ``jpeg_quality``;
+- ``WarpConfig.occlusion_prob``: up to ``max_occluders`` rectangles of texture from elsewhere in
+  the image pasted over the warped image (each up to ``max_occluder_size`` of the image side);
+  pairs whose warped centre is covered are dropped, partly covered patches stay;
+- ``SyntheticPairs(detector=...)``: frames from any detector of :mod:`hardmatch.frames`
+  (``dog``, ``hessian``, ``hessaff``, or several joined by ``+``) instead of DoG alone;
+- ``SyntheticPairs(scales=...)``: each image used at several scales (each a downsized copy with
+  its own keypoints), more distinct pairs per image. Ids differ per scale.
+
+:func:`source_options` turns ``NAME=VALUE`` strings (the CLI's ``--synth``) into these options.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .. import laf as laflib
-from ..detect.dog import DoGDetector
 from ..errors import DatasetError
+from ..frames import FrameDetector, parse_detector
 from ..io import load_gray
 from ..patches import build_pyramid, extract_patches
 
@@ -68,6 +85,15 @@ class WarpConfig:
     scale_noise: float = 0.08  # log-scale std
     angle_noise_deg: float = 8.0  # orientation std
     affine_fraction: float = 0.5
+    shading_prob: float = 0.0  # probability of spatially varying illumination (gradient, shadows)
+    max_shading: float = 1.5  # gain gradient up to 2**this from one side of the image to the other
+    shadow_prob: float = 0.5  # given shading: probability of 1-3 soft shadows as well
+    max_shadow_depth: float = 0.6  # a shadow multiplies intensities by 1 - U(0.2, 1) * this
+    jpeg_prob: float = 0.0  # probability of re-encoding the warped image as JPEG
+    jpeg_quality: tuple[int, int] = (20, 80)
+    occlusion_prob: float = 0.0  # probability of pasting occluders over the warped image
+    max_occluders: int = 3
+    max_occluder_size: float = 0.3  # occluder side, as a fraction of the image side
 
 
 def random_homography(rng: np.random.Generator, width: int, height: int, cfg: WarpConfig) -> np.ndarray:
@@ -94,16 +120,75 @@ def random_homography(rng: np.random.Generator, width: int, height: int, cfg: Wa
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator, cfg: WarpConfig) -> np.ndarray:
-    """Random gamma, contrast, brightness, blur and noise on a uint8 image -> uint8."""
+    """Random gamma, contrast, brightness, shading, blur, noise and JPEG on a uint8 image -> uint8."""
     x = image.astype(np.float32) / 255.0
     x = np.power(x, rng.uniform(*cfg.gamma))
     x = x * rng.uniform(*cfg.contrast) + rng.uniform(-cfg.brightness, cfg.brightness) / 255.0
     x = x * 255.0
+    if cfg.shading_prob > 0 and rng.random() < cfg.shading_prob:
+        x = x * shading_gain(x.shape, rng, cfg)
     if rng.random() < cfg.blur_prob:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.3, cfg.max_blur_sigma))
     if rng.random() < cfg.noise_prob:
         x = x + rng.normal(0.0, rng.uniform(0.5, cfg.max_noise_sigma), x.shape).astype(np.float32)
-    return np.clip(x, 0, 255).astype(np.uint8)
+    out = np.clip(x, 0, 255).astype(np.uint8)
+    if cfg.jpeg_prob > 0 and rng.random() < cfg.jpeg_prob:
+        out = jpeg_roundtrip(out, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    return out
+
+
+def shading_gain(shape: tuple[int, int], rng: np.random.Generator, cfg: WarpConfig) -> np.ndarray:
+    """A smooth multiplicative illumination field (H, W) float32: a gain gradient along a random
+    direction (2**U(-max_shading, max_shading) from one side to the other, mean gain 1 at the
+    centre) and, with ``shadow_prob``, 1-3 soft-edged elliptical shadows."""
+    height, width = shape
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    direction = rng.uniform(0.0, 2 * math.pi)
+    # position along the direction, -0.5..0.5 across the image
+    t = ((xx - width / 2) * math.cos(direction) + (yy - height / 2) * math.sin(direction)) / max(height, width)
+    log2_gain = np.float32(rng.uniform(-cfg.max_shading, cfg.max_shading)) * t
+    gain = np.exp2(log2_gain).astype(np.float32)
+    if rng.random() < cfg.shadow_prob:
+        shadow = np.zeros(shape, np.float32)
+        side = max(height, width)
+        for _ in range(int(rng.integers(1, 4))):
+            centre = (float(rng.uniform(0, width)), float(rng.uniform(0, height)))
+            axes = (max(2, int(rng.uniform(0.05, 0.3) * side)), max(2, int(rng.uniform(0.05, 0.3) * side)))
+            blob = np.zeros(shape, np.float32)
+            cv2.ellipse(blob, (int(centre[0]), int(centre[1])), axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+            depth = rng.uniform(0.2, 1.0) * cfg.max_shadow_depth
+            shadow = np.maximum(shadow, blob * np.float32(depth))
+        # soft penumbra, a few percent of the image side wide
+        shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, rng.uniform(0.005, 0.03) * side))
+        gain = gain * (1.0 - shadow)
+    return gain
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode a uint8 (H, W) image as JPEG at ``quality`` (1-100) and decode it back."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+
+
+def occlude(image: np.ndarray, rng: np.random.Generator, cfg: WarpConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Paste 1..max_occluders rectangles of texture copied from random places of the same image.
+
+    uint8 (H, W) -> (occluded uint8 (H, W), covered (H, W) bool).
+    """
+    height, width = image.shape
+    out = image.copy()
+    covered = np.zeros(image.shape, bool)
+    for _ in range(int(rng.integers(1, cfg.max_occluders + 1))):
+        h = max(4, int(rng.uniform(0.05, cfg.max_occluder_size) * height))
+        w = max(4, int(rng.uniform(0.05, cfg.max_occluder_size) * width))
+        h, w = min(h, height), min(w, width)
+        y, x = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        sy, sx = int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1))
+        out[y:y + h, x:x + w] = image[sy:sy + h, sx:sx + w]
+        covered[y:y + h, x:x + w] = True
+    return out, covered
 
 
 def corresponding_frames(lafs: np.ndarray, homography: np.ndarray, rng: np.random.Generator,
@@ -132,24 +217,38 @@ class SyntheticPairs:
 
     ``sample(n)`` -> anchors (n, 1, 32, 32) uint8, positives (n, 1, 32, 32) uint8, labels (n,) int64.
     Keypoints of each image are detected once and cached. ``max_side`` downsizes large images.
+    ``detector``: frame detector name(s) of :class:`~hardmatch.frames.FrameDetector`
+    (``keypoints_per_image`` each); ``scales``: the image is used at each of these scales (<= 1,
+    relative to the ``max_side``-limited image), each scale a separate entry with its own keypoints.
     """
 
     def __init__(self, folders, seed: int = 0, keypoints_per_image: int = 1500, pairs_per_warp: int = 64,
-                 cfg: WarpConfig | None = None, max_side: int = 1024) -> None:
+                 cfg: WarpConfig | None = None, max_side: int = 1024, detector: str = "dog",
+                 scales: tuple[float, ...] = (1.0,)) -> None:
         self.files = list_images(folders)
         self.rng = np.random.default_rng(seed)
         self.cfg = cfg or WarpConfig()
         self.pairs_per_warp = pairs_per_warp
         self.max_side = max_side
-        self.detector = DoGDetector(nfeatures=keypoints_per_image)
+        self.scales = tuple(float(f) for f in scales)
+        if not self.scales or not all(0.0 < f <= 1.0 for f in self.scales):
+            raise ValueError(f"scales must be in (0, 1], got {scales!r}")
+        parse_detector(detector)  # a clear error for an unknown name, before any image is read
+        self.detector = FrameDetector(detector, nfeatures=keypoints_per_image)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
+    @property
+    def num_entries(self) -> int:
+        """Images times scales: the index range of :meth:`warp_pairs`."""
+        return len(self.files) * len(self.scales)
+
     def _image(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(uint8 (H, W) image, frames (N, 2, 3)) of entry ``index`` = file * len(scales) + scale."""
         if index not in self._cache:
-            image = load_gray(self.files[index])
-            side = max(image.shape)
-            if side > self.max_side:
-                f = self.max_side / side
+            file_index, scale_index = divmod(index, len(self.scales))
+            image = load_gray(self.files[file_index])
+            f = min(1.0, self.max_side / max(image.shape)) * self.scales[scale_index]
+            if f < 1.0:
                 image = cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             self._cache[index] = (image, self.detector(image).lafs)
         return self._cache[index]
@@ -162,6 +261,9 @@ class SyntheticPairs:
             return _empty(), _empty(), np.zeros(0, np.int64)
         h = random_homography(self.rng, width, height, self.cfg)
         warped = cv2.warpPerspective(image, h, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        covered = None
+        if self.cfg.occlusion_prob > 0 and self.rng.random() < self.cfg.occlusion_prob:
+            warped, covered = occlude(warped, self.rng, self.cfg)
         warped = photometric(warped, self.rng, self.cfg)
         mapped = laflib.transform(lafs, h)
         centre = mapped[:, :, 2]
@@ -169,6 +271,10 @@ class SyntheticPairs:
         inside = ((centre[:, 0] > margin) & (centre[:, 0] < width - 1 - margin) &
                   (centre[:, 1] > margin) & (centre[:, 1] < height - 1 - margin) &
                   (laflib.radius(mapped) > 2.0))
+        if covered is not None:  # the point itself hidden: not a matching pair
+            cx = np.clip(np.round(centre[:, 0]), 0, width - 1).astype(int)
+            cy = np.clip(np.round(centre[:, 1]), 0, height - 1).astype(int)
+            inside &= ~covered[cy, cx]
         candidates = np.nonzero(inside)[0]
         if len(candidates) == 0:
             return _empty(), _empty(), np.zeros(0, np.int64)
@@ -186,7 +292,7 @@ class SyntheticPairs:
         anchors, positives, labels = [], [], []
         total = 0
         while total < n:
-            index = int(self.rng.integers(len(self.files)))
+            index = int(self.rng.integers(self.num_entries))
             a, p, lab = self.warp_pairs(index, min(self.pairs_per_warp, n - total))
             anchors.append(a)
             positives.append(p)
@@ -201,3 +307,54 @@ def _empty() -> np.ndarray:
 
 def _to_uint8(patches: np.ndarray) -> np.ndarray:
     return np.clip(np.round(patches), 0, 255).astype(np.uint8)
+
+
+#: options of :class:`SyntheticPairs` itself that :func:`source_options` accepts, with their defaults
+SOURCE_OPTIONS = {"detector": "dog", "scales": (1.0,), "keypoints_per_image": 1500, "pairs_per_warp": 64,
+                  "max_side": 1024}
+
+
+def source_options(specs) -> dict:
+    """``["jpeg_prob=0.3", "scales=1,0.5", ...]`` -> keyword arguments of :class:`SyntheticPairs`
+    (``cfg`` a :class:`WarpConfig` with the named fields changed). Names are WarpConfig fields or
+    :data:`SOURCE_OPTIONS`; values are cast to the default's type (tuples: comma-separated).
+    Raises ValueError naming the bad item."""
+    defaults = {f.name: getattr(WarpConfig(), f.name) for f in fields(WarpConfig)}
+    warp: dict = {}
+    source: dict = {}
+    for spec in specs:
+        name, sep, text = str(spec).partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not text.strip():
+            raise ValueError(f"synthetic option {spec!r}: expected NAME=VALUE")
+        if name in defaults:
+            target, default = warp, defaults[name]
+        elif name in SOURCE_OPTIONS:
+            target, default = source, SOURCE_OPTIONS[name]
+        else:
+            known = ", ".join(sorted([*defaults, *SOURCE_OPTIONS]))
+            raise ValueError(f"unknown synthetic option {name!r}; known: {known}")
+        try:
+            target[name] = _cast_like(default, text.strip(), is_range=name != "scales")
+        except ValueError:
+            raise ValueError(f"synthetic option {spec!r}: cannot read {text!r} as {type(default).__name__}") from None
+    if "detector" in source:
+        parse_detector(source["detector"])
+    return {**source, "cfg": WarpConfig(**warp)}
+
+
+def _cast_like(default, text: str, is_range: bool = True):
+    """``text`` as the type of ``default``; tuples from comma lists (ranges: exactly two values, low <= high)."""
+    if isinstance(default, tuple):
+        kind = type(default[0])
+        values = tuple(kind(float(p)) if kind is int else kind(p) for p in text.split(",") if p.strip())
+        if not values or (is_range and (len(values) != 2 or values[0] > values[1])):
+            raise ValueError(text)
+        return values
+    if isinstance(default, bool):
+        return text.lower() in ("1", "true", "yes")
+    if isinstance(default, int):
+        return int(float(text))
+    if isinstance(default, float):
+        return float(text)
+    return text
