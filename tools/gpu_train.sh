@@ -59,6 +59,13 @@ case "$MODE" in
     $PY -m hardmatch.cli train "${DATA[@]}" --device "$DEVICE" --batch-size "$BATCH" --steps 300 --val-every 300 \
         --checkpoint-every 300 --no-baselines "${WORKER_OPT[@]}" ${EXTRA:-} --out "$OUT/check" 2>&1 | tr '\r' '\n' \
         | tail -n 25
+    # host-device synchronisations: expected only at log points (every 20 steps), validation and checkpoints
+    HARDMATCH_SYNC_DEBUG=1 $PY -W always::UserWarning -m hardmatch.cli train "${DATA[@]}" --device "$DEVICE" \
+        --batch-size "$BATCH" --steps 100 --val-every 1000 --checkpoint-every 1000 --no-baselines --val-pairs 500 \
+        "${WORKER_OPT[@]}" --out "$OUT/sync" > "$OUT/sync.log" 2>&1 || true
+    echo "synchronising CUDA calls in 100 steps: $(grep -c 'synchronizing CUDA operation' "$OUT/sync.log" || true)"
+    grep 'synchronizing CUDA operation' "$OUT/sync.log" | sed 's/: UserWarning.*//' | sort | uniq -c | head -n 20
+    rm -rf "$OUT/sync" "$OUT/sync.log"
     $PY -m pytest -q -x tests/test_train.py 2>&1 | tail -n 5
     ;;
   main)

@@ -14,6 +14,7 @@ the generator must live on the patches' device.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -25,17 +26,23 @@ _TURN = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
 _FLIP = torch.tensor([[-1.0, 0.0], [0.0, 1.0]])
 
 
+@functools.lru_cache(maxsize=8)
+def _constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(turn powers (4, 2, 2), [identity, flip] (2, 2, 2)) on ``device``, copied there once: a
+    host-to-device copy from ordinary memory waits for the GPU, which a training step must not do."""
+    powers = torch.stack([torch.linalg.matrix_power(_TURN, k) for k in range(4)])
+    mirrors = torch.stack([torch.eye(2), _FLIP])
+    return powers.to(device), mirrors.to(device)
+
+
 def flip_turn_matrices(flip: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
     """Sampling matrices (n, 2, 2) of ``rot90(flip(x) if flip else x, turns)``.
 
     flip: (n,) bool; turns: (n,) int in 0..3.
     """
-    device = flip.device
-    powers = torch.stack([torch.linalg.matrix_power(_TURN, k) for k in range(4)]).to(device)  # (4, 2, 2)
-    eye = torch.eye(2, device=device)
-    mirror = torch.where(flip[:, None, None], _FLIP.to(device), eye)
+    powers, mirrors = _constants(flip.device)
     # rot90(flip(p))(u) = flip(p)(R u) = p(M R u)
-    return mirror @ powers[turns.long()]
+    return mirrors[flip.long()] @ powers[turns.long()]
 
 
 def augment_pairs(anchors: torch.Tensor, positives: torch.Tensor, generator: torch.Generator,

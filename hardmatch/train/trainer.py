@@ -143,6 +143,8 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     if cuda:
         torch.backends.cudnn.benchmark = True  # fixed 32x32 input: pick the fastest kernels once
         torch.set_float32_matmul_precision("high")
+        if os.environ.get("HARDMATCH_SYNC_DEBUG"):  # warn at every host-device synchronisation (tools/gpu_train.sh check)
+            torch.cuda.set_sync_debug_mode("warn")
     torch.manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     if rank == 0:
