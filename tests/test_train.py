@@ -311,3 +311,15 @@ def test_ddp_two_cpu_processes(image_folder, tmp_path):
     assert (out / "model.pth").is_file()
     rows = np.loadtxt(out / "log.csv", delimiter=",", skiprows=1, usecols=0)
     assert list(np.atleast_1d(rows)) == [1, 2, 3]
+
+
+def test_cli_rejects_bad_synthetic_option_in_one_line(image_folder, tmp_path):
+    from click.testing import CliRunner
+
+    from hardmatch.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--images", str(image_folder), "--out", str(tmp_path / "run"),
+                                       "--synth", "jpeg_prob=lots", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "jpeg_prob=lots" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run" / "log.csv").exists()
