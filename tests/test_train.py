@@ -153,6 +153,24 @@ def test_occlusion_option_hides_regions_and_drops_hidden_points(photo_folder):
     assert len(a) == 128 and _match_margin(a, p) > 0.2  # still matching pairs: hidden points were dropped
 
 
+def test_occluded_points_are_not_paired(photo_folder, monkeypatch):
+    import hardmatch.train.synthetic as synthetic
+
+    def cover_left_half(image, rng, cfg):
+        covered = np.zeros(image.shape, bool)
+        covered[:, : image.shape[1] // 2] = True
+        return image, covered
+
+    monkeypatch.setattr(synthetic, "occlude", cover_left_half)
+    identity = WarpConfig(max_rotation_deg=0.0, log2_scale=0.0, max_tilt=1.0, perspective=0.0, occlusion_prob=1.0)
+    source = SyntheticPairs([photo_folder], seed=0, pairs_per_warp=64, cfg=identity)
+    _, _, labels = source.sample(256)
+    for label in labels[:64]:
+        entry, keypoint = divmod(int(label), 1 << 20)
+        image, lafs = source._image(entry)
+        assert lafs[keypoint, 0, 2] >= image.shape[1] // 2 - 1  # warped = source position: right half only
+
+
 def test_hessian_affine_keypoints_and_several_scales(photo_folder):
     source = SyntheticPairs([photo_folder], seed=0, pairs_per_warp=32, detector="hessaff", scales=(1.0, 0.5))
     assert source.num_entries == 6
