@@ -1,8 +1,11 @@
 """Compare training speed of two checkouts of hardmatch, interleaved in one run (fair on a shared CPU).
 
     git archive <old-commit> hardmatch | (mkdir -p /tmp/hm_old && tar -x -C /tmp/hm_old)
-    python tools/train_speed.py --tree old=/tmp/hm_old --tree new=. --images ../shared/data/train-images/bsd100 \
+    python tools/train_speed.py --tree old=/tmp/hm_old --tree new=. --images /tmp/bsd3 \
         --device cpu --steps 8 --batch-size 128 --rounds 3
+
+/tmp/bsd3 holds three bsd100 photos (so that keypoint detection, done once per image, stays out
+of the timing): ``mkdir -p /tmp/bsd3 && ln -s $(ls $PWD/../shared/data/train-images/bsd100/*.png | head -3) /tmp/bsd3/``.
 
 Each round runs ``python -m hardmatch.cli train`` once per tree (same data, seed and settings,
 ``--workers 1``), and reads steps/s from its log.csv, leaving out the first ``--skip`` steps
