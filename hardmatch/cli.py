@@ -13,26 +13,33 @@ from pathlib import Path
 
 import click
 
-from .config import PRESETS, option_fields
+from .config import PRESETS, field_kind, option_fields
 from .datasets.pairs import FORMATS, GEOMETRIES
 from .errors import HardmatchError
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "float | None": float}
+_METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
 
 def pipeline_options(func):
-    """Add one CLI option per :class:`~hardmatch.config.PipelineConfig` field (defaults come from the preset)."""
+    """Add one CLI option per :class:`~hardmatch.config.PipelineConfig` field (defaults come from the preset).
+
+    Values reach :class:`PipelineConfig` as text, which converts and checks them (one path for
+    the CLI, the API and ``eval`` specs): a bad value is one line naming the option, exit 2.
+    """
     for f in reversed(option_fields()):
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"]
         choices = f.metadata.get("choices")
-        kind = _TYPES.get(str(f.type), str)
-        if kind is bool:
+        base, optional = field_kind(f)
+        if f.metadata.get("range"):
+            help_text += f"; range {f.metadata['range']}"
+        if optional:
+            help_text += "; 'none' for the default"
+        if base == "bool":
             option = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
-        elif choices:
-            option = click.option(flag, f.name, type=click.Choice(choices), default=None, help=help_text)
         else:
-            option = click.option(flag, f.name, type=kind, default=None, help=help_text)
+            metavar = "[" + "|".join(choices) + "]" if choices else _METAVARS.get(base, "TEXT")
+            option = click.option(flag, f.name, type=str, metavar=metavar, default=None, help=help_text)
         func = option(func)
     func = click.option("--preset", default="default", type=click.Choice(sorted(PRESETS)), show_default=True,
                         help="named pipeline configuration; other options override it")(func)
@@ -83,9 +90,9 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     from .io import load_gray
     from .pipeline import Pipeline
 
+    pipeline = Pipeline(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
     gray1 = load_gray(image1)
     gray2 = load_gray(image2)
-    pipeline = Pipeline(preset, **_pipeline_kwargs(options))
     result = pipeline.match_pair(gray1, gray2)
     c = result.config
     t = result.timings
