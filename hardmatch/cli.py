@@ -94,6 +94,8 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     gray1 = load_gray(image1)
     gray2 = load_gray(image2)
     result = pipeline.match_pair(gray1, gray2)
+    for fallback in result.fallbacks:
+        click.echo(f"hardmatch: notice: {fallback.notice()}", err=True)
     c = result.config
     t = result.timings
     click.echo(f"features: {result.num_features[0]} / {result.num_features[1]}   "

@@ -245,6 +245,9 @@ class PipelineConfig:
                                   range="(0, 180]")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)",
                             range="[0, inf)")
+    offline_fallback: bool = _opt(False, "when AffNet/OriNet weights cannot be had (offline, not cached) use Baumberg "
+                                         "shape / dominant orientation instead, with a notice (on in the affine and "
+                                         "wide presets; off whenever --affine affnet or --orientation orinet is given)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -261,11 +264,18 @@ class PipelineConfig:
         return parse_tilts(self.view_tilts)
 
     def with_options(self, **options) -> "PipelineConfig":
-        """A copy with ``options`` replaced; unknown names raise ``TypeError`` naming them."""
+        """A copy with ``options`` replaced; unknown names raise ``TypeError`` naming them.
+
+        Asking for AffNet or OriNet here (``affine="affnet"``, ``orientation="orinet"``) means
+        exactly that: ``offline_fallback`` turns off unless ``options`` set it too.
+        """
         names = {f.name for f in fields(self)}
         unknown = sorted(set(options) - names)
         if unknown:
             raise TypeError(f"unknown pipeline option(s): {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        asks_learned = options.get("affine") == "affnet" or options.get("orientation") == "orinet"
+        if asks_learned and options.get("offline_fallback") is None:
+            options = {**options, "offline_fallback": False}
         optional = {f.name for f in fields(self) if field_kind(f)[1]}
         return replace(self, **{k: v for k, v in options.items() if v is not None or k in optional})
 
@@ -275,9 +285,10 @@ PRESETS: dict[str, PipelineConfig] = {
     "fast": PipelineConfig(nfeatures=2000, matcher="smnn"),
     # Hessian-affine frames with AffNet shape and dominant-gradient orientation: the combination that
     # matched the most dev pairs (benchmarks/RESULTS.md, "Detectors and affine shape")
-    "affine": PipelineConfig(detector="hessaff", affine="affnet"),
+    # (offline without the AffNet weights: Baumberg shape, with a notice)
+    "affine": PipelineConfig(detector="hessaff", affine="affnet", offline_fallback=True),
     # MODS-style matching on demand: the default first, affine frames and view synthesis when it fails
-    "wide": PipelineConfig(on_demand=True),
+    "wide": PipelineConfig(on_demand=True, offline_fallback=True),
     # baselines: OpenCV SIFT / RootSIFT descriptors with Lowe's ratio 0.8, same detector and verification
     "sift": PipelineConfig(descriptor="sift", ratio=0.8),
     "rootsift": PipelineConfig(descriptor="rootsift", ratio=0.8),

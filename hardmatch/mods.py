@@ -162,7 +162,9 @@ class OnDemandMatcher:
 
     def pipeline(self, step: Step) -> Pipeline:
         if step.name not in self._pipelines:
-            self._pipelines[step.name] = Pipeline(self.config.with_options(on_demand=False, **step.options))
+            # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
+            self._pipelines[step.name] = Pipeline(self.config.with_options(
+                **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **step.options}))
         return self._pipelines[step.name]
 
     def features(self, step: Step, gray: np.ndarray) -> Features:
@@ -213,6 +215,7 @@ class OnDemandMatcher:
                 break
         best.step = best_step if best.success else None
         best.steps = tried
+        best.fallbacks = [f for step in self.steps[:len(tried)] for f in self.pipeline(step).frames.fallbacks]
         best.config = self.config
         best.timings = {**{f"step {t['step']}": t["seconds"] for t in tried}, "total": time.perf_counter() - t_start}
         return best

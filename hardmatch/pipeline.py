@@ -77,6 +77,7 @@ class PairResult:
     reason: str = ""
     step: str | None = None  # on-demand matching: the step that succeeded
     steps: list = field(default_factory=list)  # on-demand matching: one dict per step tried
+    fallbacks: list = field(default_factory=list)  # learned estimators replaced for want of weights (frames.Fallback)
 
     @property
     def num_inliers(self) -> int:
@@ -118,6 +119,7 @@ class PairResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "step": self.step,
             "steps": self.steps,
+            "fallbacks": {f.option: f.used for f in self.fallbacks},  # e.g. {"affine": "baumberg"} instead of affnet
             "config": asdict(self.config),
         }
 
@@ -156,7 +158,8 @@ class Pipeline:
         self.config = base.with_options(**options)
         c = self.config
         self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
-                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold)
+                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold,
+                                    fallback=c.offline_fallback)
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
         else:  # sift / rootsift (PipelineConfig rejects other names)
@@ -219,7 +222,7 @@ class Pipeline:
                 timings[f"{stage}{name}"] = seconds
         timings.update({"match": t1 - t0, "verify": t2 - t1})
         return PairResult(c.geometry, model, tentative.pairs, pts1, pts2, inliers, (len(f1), len(f2)), timings, c,
-                          f1, f2, reason)
+                          f1, f2, reason, fallbacks=list(self.frames.fallbacks))
 
     def match_pair(self, image1: ImageLike, image2: ImageLike) -> PairResult:
         """Full pipeline on two images (paths or arrays); MODS steps when the configuration is ``on_demand``."""

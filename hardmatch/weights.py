@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -109,20 +110,34 @@ def resolve(name_or_path: str | os.PathLike, download: bool = True) -> tuple[Pat
         return path, spec
     path = hub_cache_dir() / spec.filename
     if not path.is_file():
-        if not download:
-            raise WeightsError(f"weights '{spec.name}' are not cached: download {spec.url} and put it at {path}")
+        if not download or offline():
+            why = " ($HARDMATCH_OFFLINE is set)" if download else ""
+            raise WeightsError(f"weights '{spec.name}' are not cached{why}: download {spec.url} and put it at {path}")
         _download(spec, path)
     return path, spec
 
 
+def offline() -> bool:
+    """``$HARDMATCH_OFFLINE`` set to 1/true/yes: never try to download, fail at once when not cached."""
+    return os.environ.get("HARDMATCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+#: Seconds a download may wait for the server at a time (a blocked network fails instead of hanging).
+DOWNLOAD_TIMEOUT = 30.0
+
+
 def _download(spec: WeightSpec, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # torch.hub's urlopen takes no timeout of its own
     try:
         torch.hub.download_url_to_file(spec.url, str(path), progress=False)
     except Exception as exc:  # network errors come in many types
         path.unlink(missing_ok=True)
         raise WeightsError(f"weights '{spec.name}' are not cached and could not be downloaded "
                            f"({type(exc).__name__}): download {spec.url} and put it at {path}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> tuple[dict, WeightSpec | None, Path]:
