@@ -87,13 +87,12 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
     Exit 0 when a model was found, 1 when not (the reason is printed), 3 for bad images.
     """
-    from .io import load_gray
     from .pipeline import Pipeline
 
     pipeline = Pipeline(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
-    gray1 = load_gray(image1)
-    gray2 = load_gray(image2)
-    result = pipeline.match_pair(gray1, gray2)
+    work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
+    work2 = pipeline.load(image2)
+    result = pipeline.match_pair(work1, work2)
     for fallback in result.fallbacks:
         click.echo(f"hardmatch: notice: {fallback.notice()}", err=True)
     c = result.config
@@ -118,8 +117,10 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
         from .viz import draw_matches
 
-        p1, p2 = result.inlier_points
-        if not cv2.imwrite(str(viz_path), draw_matches(gray1, gray2, p1, p2)):
+        p1, p2 = result.inlier_points  # drawn on the working images (an axis-aligned scaling away)
+        w1, w2 = work1.from_original, work2.from_original
+        p1, p2 = p1 @ w1[:2, :2].T + w1[:2, 2], p2 @ w2[:2, :2].T + w2[:2, 2]
+        if not cv2.imwrite(str(viz_path), draw_matches(work1.gray, work2.gray, p1, p2)):
             raise HardmatchError(f"{viz_path}: cannot write image (unknown extension or unwritable folder)")
     if not result.success:
         click.echo(f"hardmatch: no model: {result.reason}", err=True)
