@@ -245,7 +245,7 @@ class PipelineConfig:
                                   range="(0, 180]")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)",
                             range="[0, inf)")
-    max_side: int = _opt(2048, "working resolution: images whose longest side is larger are downscaled to it "
+    max_side: int = _opt(1600, "working resolution: images whose longest side is larger are downscaled to it "
                                "for detection and description (bounded time and memory); every reported "
                                "coordinate stays in the original image; RANSAC thresholds are in working pixels "
                                "(0: off)", range="[0, inf)")
