@@ -6,9 +6,11 @@ accepts a path or an array and turns anything sensible into that, or raises
 
 :func:`load_working` does the same at a bounded *working resolution* (longest side at most
 ``max_side``) and returns a :class:`WorkingImage` that knows how its pixels map to the original
-image's. Large JPEGs are decoded reduced (OpenCV's ``IMREAD_REDUCED_GRAYSCALE_2/4/8``, libjpeg's
-DCT scaling) so they are never held at full size; files larger than :data:`MAX_PIXELS` (read from
-the JPEG/PNG header before decoding) are refused.
+image's. JPEGs to be downscaled are decoded straight to gray (1 byte per pixel, never a colour
+copy) and area-averaged; files larger than :data:`MAX_PIXELS` (read from the JPEG/PNG header
+before decoding) are refused. OpenCV's reduced decoding (``IMREAD_REDUCED_GRAYSCALE_4``, libjpeg's
+DCT scaling) was measured and not used: it keeps pixel centres in register but its aliasing made
+the homography of a 40 Mpx test pair 4x less accurate (0.51 against 0.12 px, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ MIN_SIDE = 16
 #: Largest image (pixels) accepted: 250 Mpx keeps a full decode of an 8-bit colour file under 1 GB.
 MAX_PIXELS = 250_000_000
 
-#: JPEG reduction factors OpenCV's decoder offers, largest first.
-_JPEG_REDUCED = ((8, cv2.IMREAD_REDUCED_GRAYSCALE_8), (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-                 (2, cv2.IMREAD_REDUCED_GRAYSCALE_2))
+#: How a JPEG that will be downscaled is decoded: gray only, EXIF orientation ignored (as IMREAD_UNCHANGED does).
+_JPEG_GRAY = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
 
 
 def load_gray(image: ImageLike, name: str = "image") -> np.ndarray:
@@ -179,12 +180,11 @@ def load_working(image: ImageLike, max_side: int = 0, name: str = "image") -> Wo
     """Load ``image`` (path or array, as :func:`load_gray`) at working resolution.
 
     The longest side is at most ``max_side`` pixels (0: original size), downscaled with area
-    averaging; large JPEG files are decoded already reduced by 2, 4 or 8. Raises
-    :class:`ImageError` like :func:`load_gray`, and for images above :data:`MAX_PIXELS`.
+    averaging; JPEG files that need it are decoded to gray directly. Raises :class:`ImageError`
+    like :func:`load_gray`, and for images above :data:`MAX_PIXELS`.
     """
     if isinstance(image, WorkingImage):
         return image
-    reduction = 1
     if isinstance(image, np.ndarray):
         label = f"{name} (array)"
         if image.ndim >= 2:
@@ -195,30 +195,20 @@ def load_working(image: ImageLike, max_side: int = 0, name: str = "image") -> Wo
         label = str(image)
 
         def flags(size, jpeg):
-            nonlocal reduction
-            if size is None or max_side <= 0 or not jpeg:
-                return cv2.IMREAD_UNCHANGED
-            for factor, flag in _JPEG_REDUCED:
-                if max(size) / factor >= max_side:
-                    reduction = factor
-                    return flag | cv2.IMREAD_IGNORE_ORIENTATION  # as IMREAD_UNCHANGED: no EXIF rotation
-            return cv2.IMREAD_UNCHANGED
+            shrinks = size is not None and 0 < max_side < max(size)
+            return _JPEG_GRAY if jpeg and shrinks else cv2.IMREAD_UNCHANGED
 
-        decoded, size = _decode(Path(image), flags)
+        decoded, _ = _decode(Path(image), flags)
         gray = to_gray_uint8(decoded, label)
-        original = (size[1], size[0]) if reduction > 1 else gray.shape[:2]
+        original = gray.shape[:2]
     height, width = original
-    reduced_h, reduced_w = gray.shape[:2]
     w, h = working_size(width, height, max_side)
     if (w, h) == (width, height):
         _check_usable(gray, label)
         return WorkingImage(gray, (height, width))
-    if gray.shape[:2] != (h, w):
-        gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+    gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
     _check_usable(gray, f"{label} at working size")
-    # JPEG reduction by k maps pixel centres exactly by k (libjpeg scales whole 8x8 blocks; the
-    # last, partial block is padded), the area resize after it by (reduced size / working size)
-    return WorkingImage(gray, (height, width), (reduction * reduced_w / w, reduction * reduced_h / h))
+    return WorkingImage(gray, (height, width), (width / w, height / h))
 
 
 def to_gray_uint8(array: np.ndarray, label: str = "image") -> np.ndarray:

@@ -31,7 +31,7 @@ def _blob_image(width=3001, height=2003) -> np.ndarray:
 def test_working_image_keeps_pixel_centres_in_register(tmp_path, suffix):
     path = tmp_path / f"blobs{suffix}"
     cv2.imwrite(str(path), _blob_image(), [cv2.IMWRITE_JPEG_QUALITY, 100])
-    for max_side in (700, 1200):  # JPEG: reduced by 4 then by 2 at decode time, then area-resized
+    for max_side in (700, 1200):  # JPEG decoded to gray, then area-resized
         work = load_working(path, max_side)
         assert work.original_shape == (2003, 3001) and max(work.gray.shape) == max_side
         sx, sy = work.scale
