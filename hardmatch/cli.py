@@ -13,26 +13,33 @@ from pathlib import Path
 
 import click
 
-from .config import PRESETS, option_fields
+from .config import PRESETS, field_kind, option_fields
 from .datasets.pairs import FORMATS, GEOMETRIES
 from .errors import HardmatchError
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "float | None": float}
+_METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
 
 def pipeline_options(func):
-    """Add one CLI option per :class:`~hardmatch.config.PipelineConfig` field (defaults come from the preset)."""
+    """Add one CLI option per :class:`~hardmatch.config.PipelineConfig` field (defaults come from the preset).
+
+    Values reach :class:`PipelineConfig` as text, which converts and checks them (one path for
+    the CLI, the API and ``eval`` specs): a bad value is one line naming the option, exit 2.
+    """
     for f in reversed(option_fields()):
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"]
         choices = f.metadata.get("choices")
-        kind = _TYPES.get(str(f.type), str)
-        if kind is bool:
+        base, optional = field_kind(f)
+        if f.metadata.get("range"):
+            help_text += f"; range {f.metadata['range']}"
+        if optional:
+            help_text += "; 'none' for the default"
+        if base == "bool":
             option = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
-        elif choices:
-            option = click.option(flag, f.name, type=click.Choice(choices), default=None, help=help_text)
         else:
-            option = click.option(flag, f.name, type=kind, default=None, help=help_text)
+            metavar = "[" + "|".join(choices) + "]" if choices else _METAVARS.get(base, "TEXT")
+            option = click.option(flag, f.name, type=str, metavar=metavar, default=None, help=help_text)
         func = option(func)
     func = click.option("--preset", default="default", type=click.Choice(sorted(PRESETS)), show_default=True,
                         help="named pipeline configuration; other options override it")(func)
@@ -80,13 +87,14 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
     Exit 0 when a model was found, 1 when not (the reason is printed), 3 for bad images.
     """
-    from .io import load_gray
     from .pipeline import Pipeline
 
-    gray1 = load_gray(image1)
-    gray2 = load_gray(image2)
-    pipeline = Pipeline(preset, **_pipeline_kwargs(options))
-    result = pipeline.match_pair(gray1, gray2)
+    pipeline = Pipeline(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
+    work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
+    work2 = pipeline.load(image2)
+    result = pipeline.match_pair(work1, work2)
+    for fallback in result.fallbacks:
+        click.echo(f"hardmatch: notice: {fallback.notice()}", err=True)
     c = result.config
     t = result.timings
     click.echo(f"features: {result.num_features[0]} / {result.num_features[1]}   "
@@ -109,8 +117,10 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
         from .viz import draw_matches
 
-        p1, p2 = result.inlier_points
-        if not cv2.imwrite(str(viz_path), draw_matches(gray1, gray2, p1, p2)):
+        p1, p2 = result.inlier_points  # drawn on the working images (an axis-aligned scaling away)
+        w1, w2 = work1.from_original, work2.from_original
+        p1, p2 = p1 @ w1[:2, :2].T + w1[:2, 2], p2 @ w2[:2, :2].T + w2[:2, 2]
+        if not cv2.imwrite(str(viz_path), draw_matches(work1.gray, work2.gray, p1, p2)):
             raise HardmatchError(f"{viz_path}: cannot write image (unknown extension or unwritable folder)")
     if not result.success:
         click.echo(f"hardmatch: no model: {result.reason}", err=True)

@@ -40,7 +40,7 @@ from typing import Iterable, Iterator, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from .config import PipelineConfig, get_preset, option_fields
+from .config import PipelineConfig, convert_option, get_preset, option_fields
 from .datasets.pairs import F_THRESHOLD_PX, GEOMETRIES, H_THRESHOLD_PX, PairSpec, judge
 from .errors import HardmatchError
 
@@ -56,9 +56,6 @@ BASE_COLUMNS = ("dataset", "pair", "pipeline", "geometry", "matched", "error_px"
 
 #: ``reason`` of a row whose pair raised a :class:`HardmatchError` starts with this.
 ERROR_PREFIX = "error: "
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 # --------------------------------------------------------------------------------------------
@@ -148,41 +145,12 @@ def _split_option(item: str, label: str) -> tuple:
     return key, value
 
 
-def _field_type(f) -> tuple:
-    """``(base type name, optional)`` of a dataclass field whose type may be a string annotation."""
-    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    parts = [p.strip() for p in annotation.replace("Optional[", "").rstrip("]").split("|")]
-    optional = "None" in parts
-    base = next((p for p in parts if p != "None"), "str")
-    return base, optional
-
-
 def _cast(raw: str, f) -> object:
-    """Cast the text ``raw`` to the type of field ``f``; ValueError when it does not fit."""
-    base, optional = _field_type(f)
-    if optional and raw.lower() in ("none", "null", ""):
-        return None
-    if base == "bool":
-        if raw.lower() not in _TRUE + _FALSE:
-            raise ValueError(f"expected a boolean (true/false), got {raw!r}")
-        value = raw.lower() in _TRUE
-    elif base == "int":
-        value = _to_number(raw, int, "an integer")
-    elif base == "float":
-        value = _to_number(raw, float, "a number")
-    else:
-        value = raw
-    choices = f.metadata.get("choices")
-    if choices and value not in choices:
-        raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
-    return value
-
-
-def _to_number(raw: str, kind: type, what: str):
+    """Cast the text ``raw`` to the type of field ``f`` (:func:`hardmatch.config.convert_option`); ValueError when it does not fit."""
     try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"expected {what}, got {raw!r}") from None
+        return convert_option(f, raw)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ grayscale or BGR images, optional uint8 mask) and return a list of ``cv2.KeyPoin
 and ``cv2.FlannBasedMatcher`` accept. ``compute`` describes keypoints from any OpenCV detector
 (their ``size`` and ``angle`` define the patch). ``detectAndComputeFrames`` also returns the
 local affine frames (N, 2, 3), which keypoints cannot carry.
+
+Images larger than ``max_side`` are measured at working resolution; keypoints and frames in and
+out are always in the pixels of the image as given.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 from . import laf as laflib
 from .config import PipelineConfig
 from .detect.dog import detections_from_keypoints
-from .io import load_gray
+from .io import WorkingImage
 from .pipeline import Pipeline
 
 
@@ -43,19 +46,22 @@ class HardNetFeature2D:
         return cv2.NORM_L2
 
     def detect(self, image, mask=None) -> list[cv2.KeyPoint]:
-        gray = load_gray(image)
+        work = self._pipeline.load(image)
         sift = self._pipeline.frames.keypoint_detector
         if sift is not None:
-            return sift.detect_keypoints(gray, _mask(mask, gray))
-        detections = self._pipeline.frames(gray, _mask(mask, gray))
-        return laflib.to_keypoints(detections.lafs, self.config.magnification, detections.responses, detections.octaves)
+            return _keypoints_in_original(sift.detect_keypoints(work.gray, work.mask(_mask(mask, work))), work)
+        detections = self._pipeline.frames(work.gray, work.mask(_mask(mask, work)))
+        lafs = laflib.transform(detections.lafs, work.to_original) if not work.is_original else detections.lafs
+        return laflib.to_keypoints(lafs, self.config.magnification, detections.responses, detections.octaves)
 
     def compute(self, image, keypoints) -> tuple[list[cv2.KeyPoint], np.ndarray]:
-        gray = load_gray(image)
+        work = self._pipeline.load(image)
         keypoints = list(keypoints)
         c = self.config
         detections = detections_from_keypoints(keypoints, c.magnification, upright=c.orientation == "upright")
-        features = self._pipeline.describe_frames(gray, detections)
+        if not work.is_original and len(detections):
+            detections = detections.with_lafs(laflib.transform(detections.lafs, work.from_original))
+        features = self._pipeline.describe_frames(work.gray, detections)
         return keypoints, features.descriptors
 
     def detectAndCompute(self, image, mask=None, descriptors=None, useProvidedKeypoints=False):  # noqa: N802
@@ -67,26 +73,39 @@ class HardNetFeature2D:
         """(keypoints, descriptors (N, 128) float32, frames (N, 2, 3) float32).
 
         The keypoints carry centre, scale and orientation; the frames also carry the affine shape."""
-        gray = load_gray(image)
+        work = self._pipeline.load(image)
         c = self.config
         sift = self._pipeline.frames.keypoint_detector
         if sift is not None:  # keep OpenCV's own keypoints (octave codes, responses) untouched
-            keypoints = sift.detect_keypoints(gray, _mask(mask, gray))
+            keypoints = sift.detect_keypoints(work.gray, work.mask(_mask(mask, work)))
             detections = detections_from_keypoints(keypoints, c.magnification)
-            features = self._pipeline.describe_frames(gray, detections)
-            return keypoints, features.descriptors, features.lafs
-        features = self._pipeline.extract(gray, _mask(mask, gray))
+            features = self._pipeline.describe_frames(work.gray, detections).in_original(work)
+            return _keypoints_in_original(keypoints, work), features.descriptors, features.lafs
+        features = self._pipeline.extract(work, _mask(mask, work))
         keypoints = laflib.to_keypoints(features.lafs, c.magnification, features.responses)
         return keypoints, features.descriptors, features.lafs
 
 
-def _mask(mask, gray: np.ndarray):
+def _keypoints_in_original(keypoints: list[cv2.KeyPoint], work: WorkingImage) -> list[cv2.KeyPoint]:
+    """Keypoints found on the working image, moved and scaled into the original image (angle, response,
+    octave kept)."""
+    if work.is_original:
+        return keypoints
+    sx, sy = work.scale
+    return [cv2.KeyPoint(x=sx * (kp.pt[0] + 0.5) - 0.5, y=sy * (kp.pt[1] + 0.5) - 0.5, size=kp.size * (sx * sy) ** 0.5,
+                         angle=kp.angle, response=kp.response, octave=kp.octave, class_id=kp.class_id)
+            for kp in keypoints]
+
+
+def _mask(mask, work: WorkingImage):
+    """OpenCV-style mask (H, W) of the original image -> uint8 0/255 mask (H, W), or None."""
     if mask is None:
         return None
     mask = np.asarray(mask)
-    if mask.shape[:2] != gray.shape:
-        raise ValueError(f"mask shape {mask.shape[:2]} differs from image shape {gray.shape}")
-    return (mask.reshape(gray.shape) > 0).astype(np.uint8) * 255
+    shape = tuple(work.original_shape)
+    if mask.shape[:2] != shape:
+        raise ValueError(f"mask shape {mask.shape[:2]} differs from image shape {shape}")
+    return (mask.reshape(shape) > 0).astype(np.uint8) * 255
 
 
 def HardNet_create(nfeatures: int = 8000, **options) -> HardNetFeature2D:  # noqa: N802 (mirrors cv2.SIFT_create)

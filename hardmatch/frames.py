@@ -12,6 +12,11 @@
 
 Each detector keeps its ``nfeatures`` strongest frames; the union is returned in the order the
 detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
+
+With ``fallback=True`` a learned estimator whose weights cannot be had (offline and not cached)
+is replaced by its classical counterpart (:data:`LEARNED_FALLBACKS`: AffNet -> Baumberg,
+OriNet -> dominant gradient) and :attr:`FrameDetector.fallbacks` says so; without it the
+:class:`~hardmatch.errors.WeightsError` stops the run.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .detect.base import Detections
+from .errors import WeightsError
 from .detect.dog import DoGDetector
 from .detect.hessian import HessianDetector
 from .detect.mser import MSERDetector
@@ -29,6 +35,22 @@ from .detect.shape import SHAPES, make_shape_estimator
 from .patches import build_pyramid
 
 DETECTORS = ("dog", "hessian", "hessaff", "mser")
+
+#: Learned estimator -> the classical one that stands in when its weights cannot be loaded.
+LEARNED_FALLBACKS = {"affnet": "baumberg", "orinet": "dominant"}
+
+
+class Fallback(NamedTuple):
+    """A learned estimator replaced for want of weights: option (affine/orientation), asked, used, why."""
+
+    option: str
+    asked: str
+    used: str
+    reason: str
+
+    def notice(self) -> str:
+        """One line for the user."""
+        return f"{self.option} {self.asked} unavailable, using {self.used} instead ({self.reason})"
 
 
 class _Stage(NamedTuple):
@@ -56,14 +78,18 @@ class FrameDetector:
     """Image -> :class:`~hardmatch.detect.base.Detections` with affine shape and orientation.
 
     ``nfeatures`` per detector (0: all); ``affine`` one of ``none|baumberg|affnet``;
-    ``orientation`` one of ``dominant|orinet|upright``.
+    ``orientation`` one of ``dominant|orinet|upright``; ``fallback``: replace AffNet/OriNet by
+    Baumberg/dominant when their weights cannot be loaded (recorded in :attr:`fallbacks`).
     """
 
     def __init__(self, detector: str = "dog", nfeatures: int = 8000, affine: str = "none",
-                 orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04) -> None:
+                 orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04,
+                 fallback: bool = False) -> None:
         if affine not in SHAPES:
             raise ValueError(f"unknown affine shape {affine!r}; known: {', '.join(SHAPES)}")
-        self.orienter = make_orienter(orientation)  # raises ValueError for an unknown name
+        self.fallback = fallback
+        self.fallbacks: list[Fallback] = []
+        self.orienter = self._load("orientation", orientation, make_orienter)  # ValueError for an unknown name
         self._shapes: dict[str, object] = {}
         self.stages: list[_Stage] = []
         for name in parse_detector(detector):
@@ -80,8 +106,19 @@ class FrameDetector:
 
     def _shape(self, name: str):
         if name not in self._shapes:
-            self._shapes[name] = make_shape_estimator(name)
+            self._shapes[name] = self._load("affine", name, make_shape_estimator)
         return self._shapes[name]
+
+    def _load(self, option: str, name: str, make):
+        """``make(name)``, or with ``fallback`` its classical stand-in when the learned one's weights fail."""
+        try:
+            return make(name)
+        except WeightsError as exc:
+            if not self.fallback or name not in LEARNED_FALLBACKS:
+                raise
+            used = LEARNED_FALLBACKS[name]
+            self.fallbacks.append(Fallback(option, name, used, str(exc)))
+            return make(used)
 
     @property
     def keypoint_detector(self) -> DoGDetector | None:

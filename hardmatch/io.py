@@ -3,11 +3,20 @@
 Every stage below works on a grayscale ``uint8`` array of shape (H, W). :func:`load_gray`
 accepts a path or an array and turns anything sensible into that, or raises
 :class:`~hardmatch.errors.ImageError` with a one-line reason.
+
+:func:`load_working` does the same at a bounded *working resolution* (longest side at most
+``max_side``) and returns a :class:`WorkingImage` that knows how its pixels map to the original
+image's. JPEGs to be downscaled are decoded straight to gray (1 byte per pixel, never a colour
+copy) and area-averaged; files larger than :data:`MAX_PIXELS` (read from the JPEG/PNG header
+before decoding) are refused. OpenCV's reduced decoding (``IMREAD_REDUCED_GRAYSCALE_4``, libjpeg's
+DCT scaling) was measured and not used: it keeps pixel centres in register but its aliasing made
+the homography of a 40 Mpx test pair 4x less accurate (0.51 against 0.12 px, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
@@ -20,6 +29,12 @@ ImageLike = Union[str, os.PathLike, np.ndarray]
 
 #: Smallest side (pixels) an image may have: below it no 32x32 patch fits a feature.
 MIN_SIDE = 16
+
+#: Largest image (pixels) accepted: 250 Mpx keeps a full decode of an 8-bit colour file under 1 GB.
+MAX_PIXELS = 250_000_000
+
+#: How a JPEG that will be downscaled is decoded: gray only, EXIF orientation ignored (as IMREAD_UNCHANGED does).
+_JPEG_GRAY = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
 
 
 def load_gray(image: ImageLike, name: str = "image") -> np.ndarray:
@@ -44,8 +59,17 @@ def load_gray(image: ImageLike, name: str = "image") -> np.ndarray:
 
 def decode_file(path: Path, flags: int = cv2.IMREAD_UNCHANGED, error: type[Exception] = ImageError) -> np.ndarray:
     """Decode an image file with ``cv2.imdecode(flags)`` (handles non-ASCII paths), or raise ``error``
-    with a one-line reason (missing, directory, unreadable, empty, not decodable)."""
-    path = Path(path)
+    with a one-line reason (missing, directory, unreadable, empty, not decodable, too large)."""
+    decoded, _ = _decode(Path(path), lambda size, jpeg: flags, error)
+    return decoded
+
+
+def _decode(path: Path, choose_flags, error: type[Exception] = ImageError) -> tuple[np.ndarray, tuple | None]:
+    """Read ``path`` and decode it with ``choose_flags((width, height) from the header or None, is JPEG)``.
+
+    Returns (decoded array, header size or None). Sizes above :data:`MAX_PIXELS` are refused
+    before decoding when the header tells them, after decoding otherwise.
+    """
     if not path.exists():
         raise error(f"{path}: no such file")
     if path.is_dir():
@@ -56,10 +80,135 @@ def decode_file(path: Path, flags: int = cv2.IMREAD_UNCHANGED, error: type[Excep
         raise error(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if raw.size == 0:
         raise error(f"{path}: empty file")
-    decoded = cv2.imdecode(raw, flags)
+    size = header_size(raw)
+    if size is not None:
+        _check_pixels(size[0], size[1], str(path), error)
+    decoded = cv2.imdecode(raw, choose_flags(size, is_jpeg(raw)))
     if decoded is None or decoded.size == 0:
-        raise error(f"{path}: not an image OpenCV can decode (corrupt or unsupported format)")
-    return decoded
+        raise error(f"{path}: not an image OpenCV can decode (corrupt, unsupported format, or over OpenCV's "
+                    f"size limit)")
+    if size is None:
+        _check_pixels(decoded.shape[1], decoded.shape[0], str(path), error)
+    return decoded, size
+
+
+def _check_pixels(width: int, height: int, label: str, error: type[Exception] = ImageError) -> None:
+    if width * height > MAX_PIXELS:
+        raise error(f"{label}: image is {width}x{height} ({width * height / 1e6:.0f} Mpx), more than hardmatch "
+                    f"handles ({MAX_PIXELS / 1e6:.0f} Mpx); downscale it first")
+
+
+def header_size(raw: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) from a PNG or JPEG header in the file bytes ``raw`` (uint8), else None."""
+    data = raw[:1 << 20].tobytes() if raw.size > (1 << 20) else raw.tobytes()
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):  # walk the JPEG segments up to the first start-of-frame
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # segments without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        i += 2 + length
+    return None
+
+
+def is_jpeg(raw: np.ndarray) -> bool:
+    return raw.size > 2 and raw[0] == 0xFF and raw[1] == 0xD8
+
+
+@dataclass
+class WorkingImage:
+    """A grayscale uint8 image (h, w) at working resolution, and how it maps to the original image.
+
+    ``original_shape`` (H, W) of the image as given; ``scale`` (sx, sy) original pixels per working
+    pixel, with pixel centres in register: ``x_original = sx * (x_working + 0.5) - 0.5``.
+    """
+
+    gray: np.ndarray
+    original_shape: tuple[int, int]
+    scale: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def is_original(self) -> bool:
+        return self.scale == (1.0, 1.0)
+
+    @property
+    def to_original(self) -> np.ndarray:
+        """Homography (3, 3) working -> original pixels."""
+        sx, sy = self.scale
+        return np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])
+
+    @property
+    def from_original(self) -> np.ndarray:
+        """Homography (3, 3) original -> working pixels."""
+        sx, sy = self.scale
+        return np.array([[1 / sx, 0.0, 0.5 / sx - 0.5], [0.0, 1 / sy, 0.5 / sy - 0.5], [0.0, 0.0, 1.0]])
+
+    def mask(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """A mask (H, W) of the original image resampled to the working image (nearest), or None."""
+        if mask is None or self.is_original:
+            return mask
+        h, w = self.gray.shape
+        return cv2.resize(np.ascontiguousarray(mask), (w, h), interpolation=cv2.INTER_NEAREST)
+
+    @staticmethod
+    def as_is(gray: np.ndarray) -> "WorkingImage":
+        """A uint8 (H, W) array taken as its own working image (no resampling, no checks)."""
+        return WorkingImage(gray, gray.shape[:2])
+
+
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(w, h) of the working image of a (width, height) image: longest side ``max_side`` (0: unchanged)."""
+    if max_side <= 0 or max(width, height) <= max_side:
+        return width, height
+    factor = max_side / max(width, height)
+    return max(1, int(round(width * factor))), max(1, int(round(height * factor)))
+
+
+def load_working(image: ImageLike, max_side: int = 0, name: str = "image") -> WorkingImage:
+    """Load ``image`` (path or array, as :func:`load_gray`) at working resolution.
+
+    The longest side is at most ``max_side`` pixels (0: original size), downscaled with area
+    averaging; JPEG files that need it are decoded to gray directly. Raises :class:`ImageError`
+    like :func:`load_gray`, and for images above :data:`MAX_PIXELS`.
+    """
+    if isinstance(image, WorkingImage):
+        return image
+    if isinstance(image, np.ndarray):
+        label = f"{name} (array)"
+        if image.ndim >= 2:
+            _check_pixels(image.shape[1], image.shape[0], label)
+        gray = to_gray_uint8(image, label)
+        original = gray.shape[:2]
+    else:
+        label = str(image)
+
+        def flags(size, jpeg):
+            shrinks = size is not None and 0 < max_side < max(size)
+            return _JPEG_GRAY if jpeg and shrinks else cv2.IMREAD_UNCHANGED
+
+        decoded, _ = _decode(Path(image), flags)
+        gray = to_gray_uint8(decoded, label)
+        original = gray.shape[:2]
+    height, width = original
+    w, h = working_size(width, height, max_side)
+    if (w, h) == (width, height):
+        _check_usable(gray, label)
+        return WorkingImage(gray, (height, width))
+    gray = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA)
+    _check_usable(gray, f"{label} at working size")
+    return WorkingImage(gray, (height, width), (width / w, height / h))
 
 
 def to_gray_uint8(array: np.ndarray, label: str = "image") -> np.ndarray:
@@ -84,8 +233,8 @@ def to_gray_uint8(array: np.ndarray, label: str = "image") -> np.ndarray:
 def _to_uint8_range(array: np.ndarray, label: str) -> np.ndarray:
     if array.dtype == np.uint8:
         return array
-    if array.dtype == np.uint16:
-        return (array.astype(np.float32) / 257.0).round().astype(np.uint8)
+    if array.dtype == np.uint16:  # round(x / 257) without a float copy of the whole image
+        return cv2.convertScaleAbs(array, alpha=1.0 / 257.0)
     if np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating):
         values = array.astype(np.float32)
         if not np.all(np.isfinite(values)):

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import laf as laflib
 from .detect.base import Detections
-from .io import load_gray
+from .io import WorkingImage, load_working
 from .pipeline import Features, Pipeline
 
 #: ASIFT's angle step at tilt t is ANGLE_STEP / t degrees, over [0, 180).
@@ -162,30 +162,34 @@ class OnDemandMatcher:
 
     def pipeline(self, step: Step) -> Pipeline:
         if step.name not in self._pipelines:
-            self._pipelines[step.name] = Pipeline(self.config.with_options(on_demand=False, **step.options))
+            # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
+            self._pipelines[step.name] = Pipeline(self.config.with_options(
+                **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **step.options}))
         return self._pipelines[step.name]
 
-    def features(self, step: Step, gray: np.ndarray) -> Features:
-        """Features of one image for one step (views synthesized when the step has tilts)."""
+    def features(self, step: Step, work: WorkingImage) -> Features:
+        """Features of one image (at working resolution) for one step (views synthesized when the step has
+        tilts), in the original image's pixels."""
         pipeline = self.pipeline(step)
         views = step.views()
         if len(views) == 1 and views[0].is_identity:
-            return pipeline.extract(gray)
+            return pipeline.extract(work)
+        gray = work.gray
         if self.patches_from == "view":
-            return self._features_described_on_views(pipeline, gray, views)
+            return self._features_described_on_views(pipeline, gray, views).in_original(work)
         t0 = time.perf_counter()
         detections = detect_in_views(pipeline.frames, gray, views)
         t1 = time.perf_counter()
         features = pipeline.describe_frames(gray, detections)
         features.timings = {"detect": t1 - t0, **features.timings}
-        return features
+        return features.in_original(work)
 
     @staticmethod
     def _features_described_on_views(pipeline: Pipeline, gray: np.ndarray, views: list[View]) -> Features:
         """The alternative of describing each view's patches on the view itself (for comparison)."""
         parts = []
         for view_image, _, back in views_of(gray, views):
-            features = pipeline.extract(view_image)
+            features = pipeline.extract(WorkingImage.as_is(view_image))  # a view is not resampled again
             features = Features(laflib.transform(features.lafs, back), features.responses, features.descriptors,
                                 gray.shape[:2])
             parts.append(features.subset(_inside(features.lafs, gray.shape)))
@@ -195,14 +199,15 @@ class OnDemandMatcher:
     def match_pair(self, image1, image2):
         """Match two images (paths or arrays) -> :class:`~hardmatch.pipeline.PairResult` with ``step`` and ``steps``."""
         t_start = time.perf_counter()
-        gray1, gray2 = load_gray(image1), load_gray(image2)
+        # views are synthesized from the working images; features come back in original pixels
+        work1, work2 = load_working(image1, self.config.max_side), load_working(image2, self.config.max_side)
         so_far1, so_far2 = [], []
         tried = []
         best = None
         for step in self.steps:
             t0 = time.perf_counter()
-            so_far1.append(self.features(step, gray1))
-            so_far2.append(self.features(step, gray2))
+            so_far1.append(self.features(step, work1))
+            so_far2.append(self.features(step, work2))
             result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,
@@ -213,6 +218,7 @@ class OnDemandMatcher:
                 break
         best.step = best_step if best.success else None
         best.steps = tried
+        best.fallbacks = [f for step in self.steps[:len(tried)] for f in self.pipeline(step).frames.fallbacks]
         best.config = self.config
         best.timings = {**{f"step {t['step']}": t["seconds"] for t in tried}, "total": time.perf_counter() - t_start}
         return best

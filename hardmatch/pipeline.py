@@ -1,6 +1,12 @@
 """The two-view pipeline: detect -> patches -> HardNet -> match -> verify, and ``match_pair``.
 
-Nothing here knows about files beyond :func:`hardmatch.io.load_gray`, or about the CLI.
+Nothing here knows about files beyond :func:`hardmatch.io.load_working`, or about the CLI.
+
+Working resolution: images are detected and described at most ``max_side`` pixels on their
+longest side (:class:`~hardmatch.io.WorkingImage`). :class:`Features` hold frames in ORIGINAL
+image pixels plus the map to working pixels; matching and RANSAC run in working pixels (so
+thresholds mean the same at any image size) and the model is mapped back:
+``H = W2^-1 H_w W1``, ``F = W2^T F_w W1`` with ``W`` original -> working.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from .config import PipelineConfig, get_preset
 from .describe import HardNetDescriptor
 from .detect.base import Detections
 from .frames import FrameDetector
-from .io import ImageLike, load_gray
+from .io import ImageLike, WorkingImage, load_working
 from .match import Matches, match
 from .patches import build_pyramid, extract_patches
 from .verify import verify
@@ -24,13 +30,18 @@ from .verify import verify
 
 @dataclass
 class Features:
-    """Features of one image: frames (N, 2, 3), responses (N,), descriptors (N, 128) float32 unit-norm."""
+    """Features of one image: frames (N, 2, 3), responses (N,), descriptors (N, 128) float32 unit-norm.
+
+    ``lafs`` and ``image_shape`` are in the pixels of the image as given; ``to_working`` (3, 3) maps
+    them to the working-resolution pixels the features were measured in (None: the same pixels).
+    """
 
     lafs: np.ndarray
     responses: np.ndarray
     descriptors: np.ndarray
     image_shape: tuple[int, int]
     timings: dict = field(default_factory=dict)
+    to_working: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.lafs)
@@ -40,9 +51,14 @@ class Features:
         """Frame centres (N, 2)."""
         return laflib.centers(self.lafs)
 
+    def working_lafs(self) -> np.ndarray:
+        """Frames (N, 2, 3) in working-resolution pixels."""
+        return self.lafs if self.to_working is None else laflib.transform(self.lafs, self.to_working)
+
     def subset(self, index: np.ndarray) -> "Features":
         """The features at ``index`` (timings are not carried over)."""
-        return Features(self.lafs[index], self.responses[index], self.descriptors[index], self.image_shape)
+        return Features(self.lafs[index], self.responses[index], self.descriptors[index], self.image_shape,
+                        to_working=self.to_working)
 
     @staticmethod
     def concat(parts: list["Features"]) -> "Features":
@@ -50,7 +66,27 @@ class Features:
         if len(parts) == 1:
             return parts[0]
         return Features(np.concatenate([p.lafs for p in parts]), np.concatenate([p.responses for p in parts]),
-                        np.concatenate([p.descriptors for p in parts]), parts[0].image_shape)
+                        np.concatenate([p.descriptors for p in parts]), parts[0].image_shape,
+                        to_working=parts[0].to_working)
+
+    def in_original(self, work: WorkingImage) -> "Features":
+        """These features, measured on ``work.gray`` (frames in its pixels), in the original image's pixels."""
+        if work.is_original:
+            return self
+        return Features(laflib.transform(self.lafs, work.to_original), self.responses, self.descriptors,
+                        work.original_shape, self.timings, work.from_original)
+
+
+def model_to_original(model: np.ndarray, geometry: str, to_working1: np.ndarray | None,
+                      to_working2: np.ndarray | None) -> np.ndarray:
+    """A model (3, 3) between working images -> between the original images (``W``: original -> working)."""
+    w1 = np.eye(3) if to_working1 is None else to_working1
+    w2 = np.eye(3) if to_working2 is None else to_working2
+    if geometry == "homography":
+        h = np.linalg.inv(w2) @ model @ w1
+        return h / h[2, 2] if abs(h[2, 2]) > 1e-12 else h
+    f = w2.T @ model @ w1
+    return f / np.linalg.norm(f)
 
 
 @dataclass
@@ -77,6 +113,7 @@ class PairResult:
     reason: str = ""
     step: str | None = None  # on-demand matching: the step that succeeded
     steps: list = field(default_factory=list)  # on-demand matching: one dict per step tried
+    fallbacks: list = field(default_factory=list)  # learned estimators replaced for want of weights (frames.Fallback)
 
     @property
     def num_inliers(self) -> int:
@@ -118,6 +155,7 @@ class PairResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "step": self.step,
             "steps": self.steps,
+            "fallbacks": {f.option: f.used for f in self.fallbacks},  # e.g. {"affine": "baumberg"} instead of affnet
             "config": asdict(self.config),
         }
 
@@ -156,7 +194,8 @@ class Pipeline:
         self.config = base.with_options(**options)
         c = self.config
         self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
-                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold)
+                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold,
+                                    fallback=c.offline_fallback)
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
         else:  # sift / rootsift (PipelineConfig rejects other names)
@@ -178,32 +217,44 @@ class Pipeline:
         return Features(detections.lafs, detections.responses, descriptors, image.shape[:2],
                         {"patches": t1 - t0, "describe": t2 - t1})
 
-    def extract(self, image: ImageLike, mask: np.ndarray | None = None) -> Features:
-        """Detect and describe: image (path or array) -> :class:`Features`."""
+    def load(self, image: ImageLike | WorkingImage) -> WorkingImage:
+        """The image (path, array or already loaded) at this pipeline's working resolution (``max_side``)."""
+        return load_working(image, self.config.max_side)
+
+    def extract(self, image: ImageLike | WorkingImage, mask: np.ndarray | None = None) -> Features:
+        """Detect and describe: image (path, array or :class:`WorkingImage`) -> :class:`Features`.
+
+        ``mask`` (H, W) of the original image (nonzero: detect there)."""
         t0 = time.perf_counter()
-        gray = load_gray(image)
+        work = self.load(image)
+        gray = work.gray
         t1 = time.perf_counter()
         pyramid = build_pyramid(gray)
-        detections = self.frames(gray, mask, pyramid=pyramid)
+        detections = self.frames(gray, work.mask(mask), pyramid=pyramid)
         t2 = time.perf_counter()
-        features = self.describe_frames(gray, detections, pyramid=pyramid)
+        features = self.describe_frames(gray, detections, pyramid=pyramid).in_original(work)
         features.timings = {"load": t1 - t0, "detect": t2 - t1, **features.timings}
         return features
 
     def match_features(self, f1: Features, f2: Features) -> PairResult:
         """Match and verify two described images."""
         c = self.config
+        lafs1, lafs2 = f1.working_lafs(), f2.working_lafs()  # matching and RANSAC in working pixels
         t0 = time.perf_counter()
-        tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio, points2=f2.points,
-                                   fginn_radius=c.fginn_radius)
+        tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio,
+                                   points2=laflib.centers(lafs2), fginn_radius=c.fginn_radius)
         t1 = time.perf_counter()
-        pts1 = f1.points[tentative.pairs[:, 0]].astype(np.float64)
-        pts2 = f2.points[tentative.pairs[:, 1]].astype(np.float64)
-        result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence, c.seed,
-                        lafs1=f1.lafs[tentative.pairs[:, 0]], lafs2=f2.lafs[tentative.pairs[:, 1]],
+        index1, index2 = tentative.pairs[:, 0], tentative.pairs[:, 1]
+        result = verify(laflib.centers(lafs1)[index1].astype(np.float64),
+                        laflib.centers(lafs2)[index2].astype(np.float64), c.geometry, c.ransac, c.threshold,
+                        c.max_iters, c.confidence, c.seed, lafs1=lafs1[index1], lafs2=lafs2[index2],
                         laf_check=c.laf_check, magnification=c.magnification)
         t2 = time.perf_counter()
+        pts1 = f1.points[index1].astype(np.float64)  # reported in original pixels
+        pts2 = f2.points[index2].astype(np.float64)
         model, inliers, reason = result.model, result.inliers, ""
+        if model is not None and (f1.to_working is not None or f2.to_working is not None):
+            model = model_to_original(model, c.geometry, f1.to_working, f2.to_working)
         if len(f1) == 0 or len(f2) == 0:
             reason = f"no features found (image1: {len(f1)}, image2: {len(f2)})"
         elif model is None:
@@ -219,9 +270,9 @@ class Pipeline:
                 timings[f"{stage}{name}"] = seconds
         timings.update({"match": t1 - t0, "verify": t2 - t1})
         return PairResult(c.geometry, model, tentative.pairs, pts1, pts2, inliers, (len(f1), len(f2)), timings, c,
-                          f1, f2, reason)
+                          f1, f2, reason, fallbacks=list(self.frames.fallbacks))
 
-    def match_pair(self, image1: ImageLike, image2: ImageLike) -> PairResult:
+    def match_pair(self, image1: ImageLike | WorkingImage, image2: ImageLike | WorkingImage) -> PairResult:
         """Full pipeline on two images (paths or arrays); MODS steps when the configuration is ``on_demand``."""
         if self.config.on_demand:
             from .mods import OnDemandMatcher
@@ -232,7 +283,7 @@ class Pipeline:
         t0 = time.perf_counter()
         f1 = self.extract(image1)
         f2 = self.extract(image2)
-        result = self.match_features(f1, f2)
+        result = self.match_features(f1, f2)  # features, points and model in original pixels
         result.timings["total"] = time.perf_counter() - t0
         return result
 

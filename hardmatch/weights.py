@@ -1,4 +1,4 @@
-"""Weights registry: a name resolves to a file shipped in ``models/`` or to a URL cached once.
+"""Weights registry: a name resolves to a file shipped in the package (``hardmatch/models/``) or to a URL cached once.
 
 Every file is loaded with ``torch.load(..., weights_only=True)`` (no pickled code runs) and, where
 the registry knows its sha256, checked before loading. A ``--weights`` argument may be a registry
@@ -13,15 +13,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
 
 from .errors import WeightsError
 
-#: Folder of the weights the project ships (the repository's ``models/``); ``$HARDMATCH_MODELS`` overrides.
-MODELS_DIR = Path(os.environ.get("HARDMATCH_MODELS", Path(__file__).resolve().parent.parent / "models"))
+
+def _shipped_models_dir() -> Path:
+    """``hardmatch/models/``, package data found through :mod:`importlib.resources` (editable, wheel or ``pip install .``)."""
+    return Path(str(resources.files("hardmatch").joinpath("models")))
+
+
+#: Folder of the weights the project ships (package data ``hardmatch/models/``); ``$HARDMATCH_MODELS`` overrides.
+MODELS_DIR = Path(os.environ.get("HARDMATCH_MODELS") or _shipped_models_dir())
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,7 @@ class WeightSpec:
     name: str
     filename: str
     arch: str  # which network the state_dict fits: "hardnet", "affnet", "orinet"
-    url: str | None = None  # None: shipped in models/
+    url: str | None = None  # None: shipped in hardmatch/models/
     sha256: str | None = None
     description: str = ""
 
@@ -41,8 +49,8 @@ _AFFNET_BASE = "https://github.com/ducha-aiki/affnet/raw/master/pretrained"
 
 REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
     WeightSpec("hardnet-synth", "hardnet-synth.pth", "hardnet",
-               sha256=None,  # filled in below from models/hardnet-synth.sha256 when present
-               description="HardNet trained by hardmatch on synthetic pairs (see models/hardnet-synth.md)"),
+               sha256=None,  # read from hardmatch/models/hardnet-synth.sha256 (known_sha256)
+               description="HardNet trained by hardmatch on synthetic pairs (see hardmatch/models/hardnet-synth.md)"),
     WeightSpec("hardnet++", "HardNet++.pth", "hardnet",
                url=f"{_HARDNET_BASE}/pretrained_all_datasets/HardNet++.pth",
                description="official HardNet++ (Liberty+NotreDame+Yosemite+HPatches), downloaded on first use"),
@@ -98,24 +106,38 @@ def resolve(name_or_path: str | os.PathLike, download: bool = True) -> tuple[Pat
     if spec.url is None:
         path = MODELS_DIR / spec.filename
         if not path.is_file():
-            raise WeightsError(f"weights '{spec.name}': shipped file {path} is missing (is this a full checkout of hardmatch?)")
+            raise WeightsError(f"weights '{spec.name}': shipped file {path} is missing (a broken install? reinstall hardmatch, or point $HARDMATCH_MODELS at a folder holding it)")
         return path, spec
     path = hub_cache_dir() / spec.filename
     if not path.is_file():
-        if not download:
-            raise WeightsError(f"weights '{spec.name}' are not cached: download {spec.url} and put it at {path}")
+        if not download or offline():
+            why = " ($HARDMATCH_OFFLINE is set)" if download else ""
+            raise WeightsError(f"weights '{spec.name}' are not cached{why}: download {spec.url} and put it at {path}")
         _download(spec, path)
     return path, spec
 
 
+def offline() -> bool:
+    """``$HARDMATCH_OFFLINE`` set to 1/true/yes: never try to download, fail at once when not cached."""
+    return os.environ.get("HARDMATCH_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+#: Seconds a download may wait for the server at a time (a blocked network fails instead of hanging).
+DOWNLOAD_TIMEOUT = 30.0
+
+
 def _download(spec: WeightSpec, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # torch.hub's urlopen takes no timeout of its own
     try:
         torch.hub.download_url_to_file(spec.url, str(path), progress=False)
     except Exception as exc:  # network errors come in many types
         path.unlink(missing_ok=True)
         raise WeightsError(f"weights '{spec.name}' are not cached and could not be downloaded "
                            f"({type(exc).__name__}): download {spec.url} and put it at {path}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> tuple[dict, WeightSpec | None, Path]:

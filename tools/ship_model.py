@@ -1,6 +1,6 @@
-"""Copy a trained model into models/ as a plain state_dict with its sha256 beside it.
+"""Copy a trained model into hardmatch/models/ as a plain state_dict with its sha256 beside it.
 
-    python tools/ship_model.py runs/v1/checkpoint.pth models/hardnet-synth.pth
+    python tools/ship_model.py runs/v1/checkpoint.pth hardmatch/models/hardnet-synth.pth
 """
 
 import hashlib
