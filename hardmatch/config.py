@@ -37,6 +37,9 @@ class PipelineConfig:
                            ("hardnet", "sift", "rootsift"))
     weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path")
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
+    path: str = _opt("auto", "execution path: opencv (numpy stages, OpenCV detection and patches), torch (image "
+                             "uploaded once, detection/patches/HardNet/matching in torch on the descriptor device), "
+                             "auto: torch when that device is CUDA", ("auto", "opencv", "torch"))
     backend: str = _opt("auto", "descriptor runtime: onnxruntime (CPU, 2.5x faster when installed), torch, or auto",
                         BACKENDS)
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)")
@@ -66,7 +69,7 @@ class PipelineConfig:
 
         parse_detector(self.detector)  # raises ValueError naming the bad part
         self.tilts()
-        for name in ("affine", "orientation", "descriptor", "backend", "matcher", "geometry", "ransac"):
+        for name in ("affine", "orientation", "descriptor", "path", "backend", "matcher", "geometry", "ransac"):
             choices = PipelineConfig.__dataclass_fields__[name].metadata["choices"]
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")

@@ -56,7 +56,7 @@ class HardNetFeature2D:
         c = self.config
         detections = detections_from_keypoints(keypoints, c.magnification, upright=c.orientation == "upright")
         features = self._pipeline.describe_frames(gray, detections)
-        return keypoints, features.descriptors
+        return keypoints, features.descriptors_numpy
 
     def detectAndCompute(self, image, mask=None, descriptors=None, useProvidedKeypoints=False):  # noqa: N802
         """(keypoints list, descriptors (N, 128) float32). ``descriptors`` is ignored (OpenCV's out-arg)."""
@@ -74,10 +74,10 @@ class HardNetFeature2D:
             keypoints = sift.detect_keypoints(gray, _mask(mask, gray))
             detections = detections_from_keypoints(keypoints, c.magnification)
             features = self._pipeline.describe_frames(gray, detections)
-            return keypoints, features.descriptors, features.lafs
+            return keypoints, features.descriptors_numpy, features.lafs
         features = self._pipeline.extract(gray, _mask(mask, gray))
         keypoints = laflib.to_keypoints(features.lafs, c.magnification, features.responses)
-        return keypoints, features.descriptors, features.lafs
+        return keypoints, features.descriptors_numpy, features.lafs
 
 
 def _mask(mask, gray: np.ndarray):

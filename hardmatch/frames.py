@@ -12,6 +12,10 @@
 
 Each detector keeps its ``nfeatures`` strongest frames; the union is returned in the order the
 detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
+
+Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG and the
+dominant-gradient orientation run in torch there; the Hessian and MSER detectors, Baumberg and
+AffNet shape and OriNet orientation still run on the host (their frames are then uploaded).
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
+from . import laf as laflib
 from .detect.base import Detections
 from .detect.dog import DoGDetector
 from .detect.hessian import HessianDetector
 from .detect.mser import MSERDetector
-from .detect.orientation import make_orienter
+from .detect.orientation import DominantGradientOrientation, gradient_orientation_peaks_torch, make_orienter
 from .detect.shape import SHAPES, make_shape_estimator
-from .patches import build_pyramid
+from .patches import build_pyramid, extract_patches_torch
 
 DETECTORS = ("dog", "hessian", "hessaff", "mser")
 
@@ -113,3 +119,37 @@ class FrameDetector:
         if orient and self.orienter is not None and len(lafs):
             lafs = self.orienter(image, lafs, pyramid=pyramid)
         return detections.with_lafs(lafs)
+
+    def detect_torch(self, image: torch.Tensor, gray: np.ndarray, mask: np.ndarray | None = None,
+                     pyramid: list[torch.Tensor] | None = None) -> Detections:
+        """Device path of :meth:`__call__`: image (H, W) tensor (and the same uint8 ``gray`` on the host)
+        -> :class:`Detections` of tensors on ``image.device``. ``pyramid``: :func:`build_pyramid_torch` of it.
+
+        DoG detection and dominant-gradient orientation run on the device; the other stages run on
+        the host and their frames are uploaded (one copy per stage).
+        """
+        device = image.device
+        mask_t = None if mask is None else torch.as_tensor(mask).to(device)
+        host_pyramid = None
+        parts = []
+        for name, detector, shape, orient in self.stages:
+            if name == "dog":
+                detections = detector(image, mask_t, pyramid=pyramid)
+            else:
+                detections = detector(gray, mask).to(device)
+            if len(detections) and shape is not None:
+                host_pyramid = host_pyramid if host_pyramid is not None else build_pyramid(gray)
+                detections = self.finish(gray, detections.numpy(), shape, False, host_pyramid).to(device)
+            if len(detections) and orient and self.orienter is not None:
+                if isinstance(self.orienter, DominantGradientOrientation):
+                    _, angles = gradient_orientation_peaks_torch(
+                        extract_patches_torch(image, detections.lafs, pyramid=pyramid))
+                    detections = Detections(laflib.rotate_torch(detections.lafs, angles), detections.responses,
+                                            detections.octaves)
+                else:
+                    host_pyramid = host_pyramid if host_pyramid is not None else build_pyramid(gray)
+                    detections = self.finish(gray, detections.numpy(), None, True, host_pyramid).to(device)
+            parts.append(detections)
+        if not parts:
+            return Detections.empty().to(device)
+        return Detections.concat(parts)
