@@ -15,7 +15,8 @@ Then HardNet alone (patches/s) per batch size, and on CUDA in float16 autocast t
 hardmatch runs on its ``--path`` (default ``auto``: the torch path on CUDA, the OpenCV path on
 CPU). On CUDA every timed call ends with ``torch.cuda.synchronize()`` and each row reports its
 peak GPU memory (``torch.cuda.max_memory_allocated``). ``--write-results`` puts the table into
-benchmarks/RESULTS.md (section "Speed on <device>") with the machine it ran on.
+benchmarks/RESULTS.md, between the markers ``speed-table:<device type>:<nfeatures>`` (a new
+section when they are absent), with the machine it ran on.
 
 kornia's modules load their weights from ``$TORCH_HOME/hub/checkpoints``; this script points
 ``TORCH_HOME`` at a temporary folder holding AffNet/OriNet from ``--weights-dir`` (shared/weights)
@@ -171,15 +172,15 @@ def machine(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()}, {cpu}"
 
 
-def write_results(markdown: str, device: torch.device, results_md: Path) -> None:
-    """Replace (or append) the section between the speed-table markers for this device type."""
-    start, end = f"<!-- speed-table:{device.type} -->", f"<!-- /speed-table:{device.type} -->"
+def write_results(markdown: str, key: str, results_md: Path) -> None:
+    """Replace the block between the ``speed-table:KEY`` markers (or append a section holding it)."""
+    start, end = f"<!-- speed-table:{key} -->", f"<!-- /speed-table:{key} -->"
     block = f"{start}\n{markdown}\n{end}"
     text = results_md.read_text() if results_md.exists() else "# Results\n"
     if start in text and end in text:
         text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
-        text = text.rstrip("\n") + f"\n\n## Speed on {device.type}\n\n{block}\n"
+        text = text.rstrip("\n") + f"\n\n## Speed: {key}\n\n{block}\n"
     results_md.write_text(text)
 
 
@@ -271,7 +272,7 @@ def main() -> None:
     markdown = "\n".join(lines)
     print(markdown)
     if args.write_results:
-        write_results(markdown, device, Path(args.write_results))
+        write_results(markdown, f"{device.type}:{n}", Path(args.write_results))
         print(f"wrote the table into {args.write_results}")
 
 

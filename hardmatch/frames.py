@@ -13,9 +13,9 @@
 Each detector keeps its ``nfeatures`` strongest frames; the union is returned in the order the
 detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
 
-Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG and the
-dominant-gradient orientation run in torch there; the Hessian and MSER detectors, Baumberg and
-AffNet shape and OriNet orientation still run on the host (their frames are then uploaded).
+Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG, AffNet,
+OriNet and the dominant-gradient orientation run there; the Hessian and MSER detectors and
+Baumberg's iteration still run on the host (their frames are then uploaded).
 """
 
 from __future__ import annotations
@@ -25,14 +25,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from . import laf as laflib
 from .detect.base import Detections
 from .detect.dog import DoGDetector
 from .detect.hessian import HessianDetector
 from .detect.mser import MSERDetector
-from .detect.orientation import DominantGradientOrientation, gradient_orientation_peaks_torch, make_orienter
+from .detect.orientation import make_orienter
 from .detect.shape import SHAPES, make_shape_estimator
-from .patches import build_pyramid, extract_patches_torch
+from .patches import build_pyramid
 
 DETECTORS = ("dog", "hessian", "hessaff", "mser")
 
@@ -66,10 +65,12 @@ class FrameDetector:
     """
 
     def __init__(self, detector: str = "dog", nfeatures: int = 8000, affine: str = "none",
-                 orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04) -> None:
+                 orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04,
+                 device: str = "cpu") -> None:
         if affine not in SHAPES:
             raise ValueError(f"unknown affine shape {affine!r}; known: {', '.join(SHAPES)}")
-        self.orienter = make_orienter(orientation)  # raises ValueError for an unknown name
+        self.device = device  # where AffNet/OriNet run (the torch path's device)
+        self.orienter = make_orienter(orientation, device)  # raises ValueError for an unknown name
         self._shapes: dict[str, object] = {}
         self.stages: list[_Stage] = []
         for name in parse_detector(detector):
@@ -86,7 +87,7 @@ class FrameDetector:
 
     def _shape(self, name: str):
         if name not in self._shapes:
-            self._shapes[name] = make_shape_estimator(name)
+            self._shapes[name] = make_shape_estimator(name, self.device)
         return self._shapes[name]
 
     @property
@@ -125,31 +126,28 @@ class FrameDetector:
         """Device path of :meth:`__call__`: image (H, W) tensor (and the same uint8 ``gray`` on the host)
         -> :class:`Detections` of tensors on ``image.device``. ``pyramid``: :func:`build_pyramid_torch` of it.
 
-        DoG detection and dominant-gradient orientation run on the device; the other stages run on
-        the host and their frames are uploaded (one copy per stage).
+        DoG runs on the device. Shape and orientation estimators marked ``device_capable`` (AffNet,
+        OriNet, dominant gradient) cut their patches and run their nets there too, with the frames
+        themselves (N x 6 numbers) on the host between stages; Hessian, MSER and Baumberg run on the host.
         """
         device = image.device
         mask_t = None if mask is None else torch.as_tensor(mask).to(device)
-        host_pyramid = None
+        host_pyramid: list = []
         parts = []
         for name, detector, shape, orient in self.stages:
-            if name == "dog":
-                detections = detector(image, mask_t, pyramid=pyramid)
-            else:
-                detections = detector(gray, mask).to(device)
-            if len(detections) and shape is not None:
-                host_pyramid = host_pyramid if host_pyramid is not None else build_pyramid(gray)
-                detections = self.finish(gray, detections.numpy(), shape, False, host_pyramid).to(device)
-            if len(detections) and orient and self.orienter is not None:
-                if isinstance(self.orienter, DominantGradientOrientation):
-                    _, angles = gradient_orientation_peaks_torch(
-                        extract_patches_torch(image, detections.lafs, pyramid=pyramid))
-                    detections = Detections(laflib.rotate_torch(detections.lafs, angles), detections.responses,
-                                            detections.octaves)
+            detections = detector(image, mask_t, pyramid=pyramid) if name == "dog" else detector(gray, mask)
+            orient = orient and self.orienter is not None
+            for estimator, is_shape in ((shape, True), (self.orienter if orient else None, False)):
+                if estimator is None or len(detections) == 0:
+                    continue
+                if getattr(estimator, "device_capable", False):
+                    on, levels = image, pyramid
                 else:
-                    host_pyramid = host_pyramid if host_pyramid is not None else build_pyramid(gray)
-                    detections = self.finish(gray, detections.numpy(), None, True, host_pyramid).to(device)
-            parts.append(detections)
+                    if not host_pyramid:
+                        host_pyramid.extend(build_pyramid(gray))
+                    on, levels = gray, host_pyramid
+                detections = self.finish(on, detections.numpy(), estimator if is_shape else None, not is_shape, levels)
+            parts.append(detections.to(device))
         if not parts:
             return Detections.empty().to(device)
         return Detections.concat(parts)

@@ -195,14 +195,15 @@ class Pipeline:
         base = get_preset(config) if isinstance(config, str) else config
         self.config = base.with_options(**options)
         c = self.config
+        self.path = execution_path(c)
         self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
-                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold)
+                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold,
+                                    device=str(pick_device(c.device)) if self.path == "torch" else "cpu")
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
         else:  # sift / rootsift (PipelineConfig rejects other names)
             self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
         self._on_demand = None  # OnDemandMatcher, built on first use; keeps the steps' pipelines across pairs
-        self.path = execution_path(c)
 
     def describe_frames(self, image: np.ndarray, detections: Detections,
                         pyramid: list[np.ndarray] | None = None) -> Features:

@@ -99,3 +99,18 @@ def test_execution_path_choice():
         execution_path(PipelineConfig(path="torch", descriptor="sift"))
     with pytest.raises(ValueError, match="path must be one of"):
         PipelineConfig(path="gpu")
+
+
+def test_torch_path_runs_affnet_and_host_stages_like_the_opencv_path(affnet_home):
+    """Hessian (host) + AffNet and dominant orientation (device patches) on the torch path == the opencv path."""
+    from .conftest import textured_image
+
+    img1 = textured_image(400)
+    img2 = cv2.warpPerspective(img1, H_TRUE, img1.shape[::-1], flags=cv2.INTER_LINEAR)
+    results = {path: hardmatch.Pipeline("affine", path=path, device="cpu", geometry="homography",
+                                        nfeatures=400).match_pair(img1, img2) for path in ("opencv", "torch")}
+    assert results["torch"].num_features == results["opencv"].num_features  # same frames kept
+    for path, result in results.items():
+        assert result.success, (path, result.reason)
+        assert reprojection_error(result.H, H_TRUE, img1.shape[1], img1.shape[0]) < 2.0, path
+    np.testing.assert_allclose(results["torch"].features1.lafs, results["opencv"].features1.lafs, atol=0.05)

@@ -14,7 +14,7 @@ def test_speed_benchmark_runs_on_cpu_and_writes_its_table(tmp_path):
     need_shared("data/homogr/BostonA.jpg")
     need_shared("weights/AffNet.pth")
     results_md = tmp_path / "RESULTS.md"
-    results_md.write_text("# Results\n\nkept\n\n<!-- speed-table:cpu -->\nold\n<!-- /speed-table:cpu -->\n\ntail\n")
+    results_md.write_text("# Results\n\nkept\n\n<!-- speed-table:cpu:100 -->\nold\n<!-- /speed-table:cpu:100 -->\n\ntail\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), "--device", "cpu", "--path", "torch",

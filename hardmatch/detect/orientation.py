@@ -58,32 +58,42 @@ def dominant_gradient_angles(patches: np.ndarray, window_sigma: float | None = N
 
 
 class DominantGradientOrientation:
-    """Turn frames to their patch's dominant gradient direction (SIFT's rule, one peak per frame)."""
+    """Turn frames to their patch's dominant gradient direction (SIFT's rule, one peak per frame).
 
-    def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> np.ndarray:
-        return laflib.rotate(lafs, dominant_gradient_angles(extract_patches(image, lafs, pyramid=pyramid)))
+    Numpy frames in and out; with a torch ``image`` (and pyramid) the patches and the histogram
+    are computed on its device (:func:`gradient_orientation_peaks_torch`)."""
+
+    device_capable = True
+
+    def __call__(self, image, lafs: np.ndarray, pyramid=None) -> np.ndarray:
+        patches = extract_patches(image, lafs, pyramid=pyramid)
+        if isinstance(patches, torch.Tensor):
+            return laflib.rotate(lafs, gradient_orientation_peaks_torch(patches)[1].cpu().numpy())
+        return laflib.rotate(lafs, dominant_gradient_angles(patches))
 
 
 class OriNetOrientation:
-    """Turn frames by OriNet's angle for their patch."""
+    """Turn frames by OriNet's angle for their patch (net on ``device``; patches from a torch image there)."""
 
-    def __init__(self, weights: str | os.PathLike = "orinet") -> None:
+    device_capable = True
+
+    def __init__(self, weights: str | os.PathLike = "orinet", device: str = "cpu") -> None:
         from ..nets.affnet import OriNet
 
-        self.net = OriNet(weights)
+        self.net = OriNet(weights, device=device)
 
     def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> np.ndarray:
         return laflib.rotate(lafs, self.net(extract_patches(image, lafs, pyramid=pyramid)))
 
 
-def make_orienter(name: str):
+def make_orienter(name: str, device: str = "cpu"):
     """``dominant`` / ``orinet`` -> an estimator; ``upright`` -> None (frames stay upright)."""
     if name == "upright":
         return None
     if name == "dominant":
         return DominantGradientOrientation()
     if name == "orinet":
-        return OriNetOrientation()
+        return OriNetOrientation(device=device)
     raise ValueError(f"unknown orientation {name!r}; known: {', '.join(ORIENTATIONS)}")
 
 

@@ -90,10 +90,13 @@ class BaumbergShape:
 class AffNetShape:
     """AffNet shape of each frame (one pass, as in the AffNet paper's HesAffNet)."""
 
-    def __init__(self, weights: str | os.PathLike = "affnet") -> None:
+    #: patches may come from the device path (a torch image and pyramid); frames stay numpy
+    device_capable = True
+
+    def __init__(self, weights: str | os.PathLike = "affnet", device: str = "cpu") -> None:
         from ..nets.affnet import AffNet
 
-        self.net = AffNet(weights)
+        self.net = AffNet(weights, device=device)
 
     def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> tuple[np.ndarray, np.ndarray]:
         """Frames (N, 2, 3) -> (upright frames (N, 2, 3) with AffNet's shape, keep mask (N,) bool)."""
@@ -109,12 +112,12 @@ class AffNetShape:
         return out, keep
 
 
-def make_shape_estimator(name: str):
-    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape`."""
+def make_shape_estimator(name: str, device: str = "cpu"):
+    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape` (net on ``device``)."""
     if name == "none":
         return None
     if name == "baumberg":
         return BaumbergShape()
     if name == "affnet":
-        return AffNetShape()
+        return AffNetShape(device=device)
     raise ValueError(f"unknown affine shape {name!r}; known: {', '.join(SHAPES)}")
