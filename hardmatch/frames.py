@@ -13,9 +13,9 @@
 Each detector keeps its ``nfeatures`` strongest frames; the union is returned in the order the
 detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
 
-Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG, AffNet,
-OriNet and the dominant-gradient orientation run there; the Hessian and MSER detectors and
-Baumberg's iteration still run on the host (their frames are then uploaded).
+Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG, Hessian,
+AffNet, OriNet and the dominant-gradient orientation run there; MSER and Baumberg's iteration
+still run on the host (their frames are then uploaded).
 """
 
 from __future__ import annotations
@@ -126,16 +126,17 @@ class FrameDetector:
         """Device path of :meth:`__call__`: image (H, W) tensor (and the same uint8 ``gray`` on the host)
         -> :class:`Detections` of tensors on ``image.device``. ``pyramid``: :func:`build_pyramid_torch` of it.
 
-        DoG runs on the device. Shape and orientation estimators marked ``device_capable`` (AffNet,
+        DoG and Hessian run on the device. Shape and orientation estimators marked ``device_capable`` (AffNet,
         OriNet, dominant gradient) cut their patches and run their nets there too, with the frames
-        themselves (N x 6 numbers) on the host between stages; Hessian, MSER and Baumberg run on the host.
+        themselves (N x 6 numbers) on the host between stages; MSER and Baumberg run on the host.
         """
         device = image.device
         mask_t = None if mask is None else torch.as_tensor(mask).to(device)
         host_pyramid: list = []
         parts = []
         for name, detector, shape, orient in self.stages:
-            detections = detector(image, mask_t, pyramid=pyramid) if name == "dog" else detector(gray, mask)
+            on_device = name in ("dog", "hessian", "hessaff")
+            detections = detector(image, mask_t, pyramid=pyramid) if on_device else detector(gray, mask)
             orient = orient and self.orienter is not None
             for estimator, is_shape in ((shape, True), (self.orienter if orient else None, False)):
                 if estimator is None or len(detections) == 0:

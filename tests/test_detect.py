@@ -206,3 +206,19 @@ def test_torch_dominant_orientation_equals_the_numpy_one(texture):
     index, angles = gradient_orientation_peaks_torch(torch.from_numpy(patches), peak_ratio=0.8)
     assert len(frames) < len(index) < 2 * len(frames)  # some frames get a second orientation (SIFT's rule)
     assert set(index.tolist()) == set(range(len(frames)))
+
+
+def test_torch_hessian_gives_the_opencv_filter_frames():
+    from hardmatch.patches import image_tensor
+
+    from .conftest import need_shared
+
+    image = cv2.imread(str(need_shared("data/oxford/graf/img1.png")), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
+    detector = HessianDetector(300)
+    expected = detector(image)
+    got = detector(image_tensor(image)).numpy()
+    assert len(got) == len(expected) == 300
+    # same scale space up to the Gaussian kernels' truncation: measured 99.8 % within 0.1 px and 1 % in scale
+    assert _nearest_frame_agreement(got.lafs, expected.lafs, max_px=0.1, max_scale=1.01) > 0.97
+    assert _nearest_frame_agreement(expected.lafs, got.lafs, max_px=0.1, max_scale=1.01) > 0.97
