@@ -14,8 +14,9 @@ Each detector keeps its ``nfeatures`` strongest frames; the union is returned in
 detectors are named. Shape and orientation estimation cut patches from one shared pyramid.
 
 Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG, Hessian,
-AffNet, OriNet and the dominant-gradient orientation run there; MSER and Baumberg's iteration
-still run on the host (their frames are then uploaded).
+and the patches and filters/nets of Baumberg, AffNet, OriNet and the dominant-gradient
+orientation run there (frames, N x 6 numbers, go through the host between those stages); MSER
+still runs on the host (its frames are then uploaded).
 """
 
 from __future__ import annotations
@@ -126,9 +127,10 @@ class FrameDetector:
         """Device path of :meth:`__call__`: image (H, W) tensor (and the same uint8 ``gray`` on the host)
         -> :class:`Detections` of tensors on ``image.device``. ``pyramid``: :func:`build_pyramid_torch` of it.
 
-        DoG and Hessian run on the device. Shape and orientation estimators marked ``device_capable`` (AffNet,
-        OriNet, dominant gradient) cut their patches and run their nets there too, with the frames
-        themselves (N x 6 numbers) on the host between stages; MSER and Baumberg run on the host.
+        DoG and Hessian run on the device. Shape and orientation estimators marked ``device_capable``
+        (Baumberg, AffNet, OriNet, dominant gradient) cut their patches and filter them or run their
+        nets there too, with the frames themselves (N x 6 numbers) on the host between stages; MSER
+        runs on the host.
         """
         device = image.device
         mask_t = None if mask is None else torch.as_tensor(mask).to(device)
