@@ -200,6 +200,7 @@ def main() -> None:
     parser.add_argument("--kornia-repeat", type=int, default=1, help="on CPU: kornia's repeats (no warm-up)")
     parser.add_argument("--no-kornia", action="store_true")
     parser.add_argument("--no-pairs", action="store_true")
+    parser.add_argument("--no-warmup", action="store_true", help="time first calls too (quick checks only)")
     parser.add_argument("--hardnet-batches", default=None, help="comma-separated batch sizes for HardNet alone "
                                                                 "(default 256,1024 on CPU; 1024,8192,32768 on CUDA)")
     parser.add_argument("--write-results", nargs="?", const=str(ROOT / "benchmarks" / "RESULTS.md"), default=None,
@@ -246,7 +247,8 @@ def main() -> None:
         if is_kornia and args.no_kornia:
             continue
         slow = is_kornia and not on_cuda
-        results[name] = timed(factory(), args.kornia_repeat if slow else args.repeat, device, warmup=not slow)
+        results[name] = timed(factory(), args.kornia_repeat if slow else args.repeat, device,
+                              warmup=not (slow or args.no_warmup))
         print(f"  timed {name}: {results[name][0]:.3f} s", flush=True)
     lines = [f"Measured on: {machine(device)}; device {device}; hardmatch path {path}; image "
              f"{Path(args.image).name} {gray.shape[1]}x{gray.shape[0]}; {n} features; median of {args.repeat}.", "",
@@ -265,7 +267,8 @@ def main() -> None:
     backends = [("torch", False), ("torch", True)] if on_cuda else [("torch", False), ("onnxruntime", False)]
     for backend, half in backends:
         for batch in batches:
-            seconds, count, peak = timed(hardnet_only(batch, backend, dev, half), args.repeat, device)
+            seconds, count, peak = timed(hardnet_only(batch, backend, dev, half), args.repeat, device,
+                                         warmup=not args.no_warmup)
             precision = "fp16 autocast" if half else "fp32"
             memory = f", peak {peak:.0f} MiB" if peak is not None else ""
             lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: {count / seconds:.0f} patches/s{memory}")
