@@ -187,13 +187,15 @@ def write_results(markdown: str, key: str, results_md: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", default=str(DATA / "homogr" / "BostonA.jpg"))
-    parser.add_argument("--image2", default=str(DATA / "homogr" / "BostonB.jpg"), help="second image of the default pair")
+    parser.add_argument("--image2", default=str(DATA / "homogr" / "BostonB.jpg"),
+                        help="second image of the default pair")
     parser.add_argument("--graf1", default=str(DATA / "oxford" / "graf" / "img1.png"))
     parser.add_argument("--graf5", default=str(DATA / "oxford" / "graf" / "img5.png"))
     parser.add_argument("--weights-dir", default=str(ROOT.parent / "shared" / "weights"),
                         help="folder with AffNet.pth and OriNet.pth")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (hardmatch and kornia both run there)")
-    parser.add_argument("--path", default="auto", choices=("auto", "opencv", "torch"), help="hardmatch's execution path")
+    parser.add_argument("--path", default="auto", choices=("auto", "opencv", "torch"),
+                        help="hardmatch's execution path")
     parser.add_argument("--nfeatures", type=int, default=2048)
     parser.add_argument("--max-side", type=int, default=None, help="downsize the images to this longest side")
     parser.add_argument("--repeat", type=int, default=3)
@@ -204,7 +206,8 @@ def main() -> None:
     parser.add_argument("--hardnet-batches", default=None, help="comma-separated batch sizes for HardNet alone "
                                                                 "(default 256,1024 on CPU; 1024,8192,32768 on CUDA)")
     parser.add_argument("--write-results", nargs="?", const=str(ROOT / "benchmarks" / "RESULTS.md"), default=None,
-                        metavar="RESULTS_MD", help="write the table into this markdown file (default benchmarks/RESULTS.md)")
+                        metavar="RESULTS_MD",
+                        help="write the table into this markdown file (default benchmarks/RESULTS.md)")
     args = parser.parse_args()
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
@@ -233,7 +236,8 @@ def main() -> None:
         gray2 = read_gray(args.image2, args.max_side)
         graf1, graf5 = read_gray(args.graf1, args.max_side), read_gray(args.graf5, args.max_side)
         rows += [
-            ("pair: hardmatch default", lambda: hardmatch_pair(gray, gray2, "default", n, dev, path), None, False, "pair"),
+            ("pair: hardmatch default", lambda: hardmatch_pair(gray, gray2, "default", n, dev, path), None, False,
+             "pair"),
             ("pair: kornia DoGHardNet+SNN+DEGENSAC", lambda: kornia_pair(gray, gray2, n, "DoGHardNet", device),
              "pair: hardmatch default", True, "pair"),
             ("pair graf1-5: hardmatch affine", lambda: hardmatch_pair(graf1, graf5, "affine", n, dev, path), None,
@@ -271,7 +275,8 @@ def main() -> None:
                                          warmup=not args.no_warmup)
             precision = "fp16 autocast" if half else "fp32"
             memory = f", peak {peak:.0f} MiB" if peak is not None else ""
-            lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: {count / seconds:.0f} patches/s{memory}")
+            lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: "
+                         f"{count / seconds:.0f} patches/s{memory}")
     markdown = "\n".join(lines)
     print(markdown)
     if args.write_results:

@@ -147,11 +147,13 @@ class HardNetDescriptor:
         """
         half = self.device.type == "cuda" if half is None else half
         if batch_size is None:
-            batch_size = max(self.runner.batch_size, DEVICE_BATCH) if self.device.type == "cuda" else self.runner.batch_size
+            on_cuda = self.device.type == "cuda"
+            batch_size = max(self.runner.batch_size, DEVICE_BATCH) if on_cuda else self.runner.batch_size
         memory_format = cpu_memory_format(self.device)
         outputs = []
         for start in range(0, patches.shape[0], batch_size):
-            batch = patches[start:start + batch_size].to(self.device, torch.float32).contiguous(memory_format=memory_format)
+            batch = patches[start:start + batch_size].to(self.device, torch.float32)
+            batch = batch.contiguous(memory_format=memory_format)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=half):
                 out = self.net(batch)
             outputs.append(torch.nn.functional.normalize(out.float(), dim=1))

@@ -146,7 +146,8 @@ class AffNetShape:
 
 
 def make_shape_estimator(name: str, device: str = "cpu"):
-    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape` (net on ``device``)."""
+    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape` (its net on
+    ``device``)."""
     if name == "none":
         return None
     if name == "baumberg":
