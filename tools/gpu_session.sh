@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run ON THE GPU MACHINE through the device tool, after tools/gpu_prepare.sh here:
+# Run ON THE GPU MACHINE through the device tool, each after `bash tools/gpu_prepare.sh STEP` here:
 #   run(command="bash tools/gpu_session.sh bench", carry=[".whl", ".gpu"])   # speed tables, ~5 min
 #   run(command="bash tools/gpu_session.sh test",  carry=[".whl", ".gpu"])   # test suite on CUDA, ~3 min
 #   run(command="bash tools/gpu_session.sh eval",  carry=[".whl", ".gpu"])   # dev sets, torch vs opencv path
@@ -10,7 +10,8 @@ OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-export HARDMATCH_SHARED=$PWD/.gpu/shared TORCH_HOME=$PWD/.gpu/torch_home
+export HARDMATCH_SHARED=$PWD/.gpu/shared TORCH_HOME=/tmp/torch_home
+mkdir -p "$TORCH_HOME/hub/checkpoints" && cp "$HARDMATCH_SHARED"/weights/*.pth "$TORCH_HOME/hub/checkpoints/"
 DATA=$HARDMATCH_SHARED/data
 nvidia-smi -L | tee "$OUT/machine.txt"
 python3 -c "import torch, kornia; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'kornia', kornia.__version__)" \
