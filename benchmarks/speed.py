@@ -11,6 +11,7 @@ Per pair (``--no-pairs`` skips them): hardmatch's ``default`` preset on ``--imag
 and its ``affine`` preset on ``--graf1``/``--graf5``, both as homographies, against kornia's
 features of both images + ``kornia.feature.match_snn`` on the device + the same DEGENSAC.
 Then HardNet alone (patches/s) per batch size, and on CUDA in float16 autocast too.
+``--compare-paths`` adds hardmatch DoG+HardNet on its other execution path (opencv/torch) to the same run.
 
 hardmatch runs on its ``--path`` (default ``auto``: the torch path on CUDA, the OpenCV path on
 CPU). On CUDA every timed call ends with ``torch.cuda.synchronize()`` and each row reports its
@@ -203,6 +204,8 @@ def main() -> None:
     parser.add_argument("--no-kornia", action="store_true")
     parser.add_argument("--no-pairs", action="store_true")
     parser.add_argument("--no-warmup", action="store_true", help="time first calls too (quick checks only)")
+    parser.add_argument("--compare-paths", action="store_true",
+                        help="also time hardmatch DoG+HardNet on its other execution path, in the same run")
     parser.add_argument("--hardnet-batches", default=None, help="comma-separated batch sizes for HardNet alone "
                                                                 "(default 256,1024 on CPU; 1024,8192,32768 on CUDA)")
     parser.add_argument("--write-results", nargs="?", const=str(ROOT / "benchmarks" / "RESULTS.md"), default=None,
@@ -216,6 +219,9 @@ def main() -> None:
     header = (f"image {Path(args.image).name} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
               f"device {device}, hardmatch path {args.path}; {machine(device)}")
     print(header)
+    from hardmatch.config import PipelineConfig
+    from hardmatch.pipeline import execution_path
+
     n, dev, path = args.nfeatures, str(device), args.path
     rows = [  # (name, factory, baseline row name for the ratio, is kornia, unit)
         ("hardmatch DoG+HardNet", lambda: hardmatch_extract(gray, n, dev, path), None, False, "image"),
@@ -227,8 +233,12 @@ def main() -> None:
         ("kornia HesAffNetHardNet", lambda: kornia_extract(gray, n, "HesAffNetHardNet", device),
          "hardmatch HesAff+AffNet+HardNet", True, "image"),
     ]
+    if args.compare_paths:
+        other = "opencv" if execution_path(PipelineConfig(device=dev, path=path)) == "torch" else "torch"
+        rows.insert(1, (f"  same, --path {other}", lambda: hardmatch_extract(gray, n, dev, other),
+                        "hardmatch DoG+HardNet", False, "image"))
     if not on_cuda:
-        rows.insert(4, ("  same, --backend torch",
+        rows.insert(len(rows) - 1, ("  same, --backend torch",
                         lambda: hardmatch_extract(gray, n, dev, path, detector="hessaff", affine="affnet",
                                                   backend="torch"),
                         "hardmatch HesAff+AffNet+HardNet", False, "image"))

@@ -18,14 +18,14 @@ def test_speed_benchmark_runs_on_cpu_and_writes_its_table(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), "--device", "cpu", "--path", "torch",
-         "--max-side", "160", "--nfeatures", "100", "--repeat", "1", "--no-warmup", "--no-kornia",
+         "--max-side", "160", "--nfeatures", "100", "--repeat", "1", "--no-warmup", "--no-kornia", "--compare-paths",
          "--hardnet-batches", "64",
          "--write-results", str(results_md)],
         capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     text = results_md.read_text()
     assert text.startswith("# Results\n\nkept\n") and text.endswith("\n\ntail\n") and "old" not in text
-    for row in ("| hardmatch DoG+HardNet |", "| OpenCV SIFT (CPU) |", "| pair: hardmatch default |",
+    for row in ("| hardmatch DoG+HardNet |", "|   same, --path opencv |", "| OpenCV SIFT (CPU) |", "| pair: hardmatch default |",
                 "| pair graf1-5: hardmatch affine |", "HardNet alone, torch fp32, batch 64"):
         assert row in text, row
     assert "device cpu; hardmatch path torch" in text
