@@ -25,7 +25,8 @@ def test_speed_benchmark_runs_on_cpu_and_writes_its_table(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     text = results_md.read_text()
     assert text.startswith("# Results\n\nkept\n") and text.endswith("\n\ntail\n") and "old" not in text
-    for row in ("| hardmatch DoG+HardNet |", "|   same, --path opencv |", "| OpenCV SIFT (CPU) |", "| pair: hardmatch default |",
+    for row in ("| hardmatch DoG+HardNet |", "|   same, --path opencv |", "| OpenCV SIFT (CPU) |",
+                "| pair: hardmatch default |",
                 "| pair graf1-5: hardmatch affine |", "HardNet alone, torch fp32, batch 64"):
         assert row in text, row
     assert "device cpu; hardmatch path torch" in text
