@@ -1,24 +1,38 @@
-"""Speed of detect+describe on one image: hardmatch vs OpenCV SIFT vs kornia's HardNet pipelines, in one run.
+"""Speed of hardmatch against OpenCV SIFT and kornia's HardNet pipelines, on one device, in one run.
 
-    python benchmarks/speed.py --image ../shared/data/homogr/BostonA.jpg --nfeatures 2048 --repeat 3
+    python benchmarks/speed.py --image ../shared/data/homogr/BostonA.jpg --nfeatures 2048 --repeat 3   # CPU
+    python benchmarks/speed.py --device cuda --nfeatures 8000 --repeat 10 --write-results              # GPU
 
-Pairs compared at the same number of features:
-- ``hardmatch DoG+HardNet`` vs ``kornia DoGHardNet`` and ``OpenCV SIFT`` (detectAndCompute);
+Per image, at the same number of features and on the same ``--device``:
+- ``hardmatch DoG+HardNet`` vs ``kornia DoGHardNet`` and ``OpenCV SIFT`` (detectAndCompute, CPU);
 - ``hardmatch HesAff+AffNet+HardNet`` (``--detector hessaff --affine affnet``, dominant-gradient
   orientation) vs ``kornia HesAffNetHardNet`` (Hessian, AffNet, dominant-gradient ``LAFOrienter``, HardNet).
+Per pair (``--no-pairs`` skips them): hardmatch's ``default`` preset on ``--image``/``--image2``
+and its ``affine`` preset on ``--graf1``/``--graf5``, both as homographies, against kornia's
+features of both images + ``kornia.feature.match_snn`` on the device + the same DEGENSAC.
+Then HardNet alone (patches/s) per batch size, and on CUDA in float16 autocast too.
+``--compare-paths`` adds hardmatch DoG+HardNet on its other execution path (opencv/torch) to the same run.
+
+hardmatch runs on its ``--path`` (default ``auto``: the torch path on CUDA, the OpenCV path on
+CPU). On CUDA every timed call ends with ``torch.cuda.synchronize()`` and each row reports its
+peak GPU memory (``torch.cuda.max_memory_allocated``). ``--write-results`` puts the table into
+benchmarks/RESULTS.md, between the markers ``speed-table:<device type>:<nfeatures>`` (a new
+section when they are absent), with the machine it ran on.
 
 kornia's modules load their weights from ``$TORCH_HOME/hub/checkpoints``; this script points
 ``TORCH_HOME`` at a temporary folder holding AffNet/OriNet from ``--weights-dir`` (shared/weights)
 and hardmatch's shipped HardNet saved under the file name kornia looks for, so both sides run the
-same descriptor weights offline. Reports median latency per image, throughput and each method's
-time as a ratio to its hardmatch counterpart; also HardNet inference alone (patches/s) per batch size.
-kornia's runs are slow (tens of seconds), so they are timed ``--kornia-repeat`` times (default 1) without warm-up.
+same descriptor weights offline. On CPU kornia's runs are slow (tens of seconds), so they are
+timed ``--kornia-repeat`` times (default 1) without warm-up; on CUDA they get the warm-up and
+``--repeat`` like every other row.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
+import re
 import shutil
 import statistics
 import tempfile
@@ -30,17 +44,29 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
 
 
-def timed(fn, repeat: int, warmup: bool = True) -> tuple[float, int]:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, repeat: int, device: torch.device, warmup: bool = True) -> tuple[float, int, float | None]:
+    """Median seconds of ``fn()`` over ``repeat`` calls, its last result, and the peak GPU memory (MiB) on CUDA."""
     if warmup:
         fn()
+        sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     times, out = [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn()
+        sync(device)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if device.type == "cuda" else None
+    return statistics.median(times), out, peak
 
 
 def prepare_torch_home(weights_dir: Path) -> Path:
@@ -57,11 +83,30 @@ def prepare_torch_home(weights_dir: Path) -> Path:
     return home
 
 
-def hardmatch_extract(gray: np.ndarray, nfeatures: int, **options):
+def read_gray(path: str, max_side: int | None) -> np.ndarray:
+    gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise SystemExit(f"cannot read {path}")
+    if max_side and max(gray.shape) > max_side:
+        f = max_side / max(gray.shape)
+        gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def hardmatch_pipeline(preset: str, nfeatures: int, device: str, path: str, **options):
     import hardmatch
 
-    pipeline = hardmatch.Pipeline("default", nfeatures=nfeatures, **options)
+    return hardmatch.Pipeline(preset, nfeatures=nfeatures, device=device, path=path, **options)
+
+
+def hardmatch_extract(gray: np.ndarray, nfeatures: int, device: str, path: str, **options):
+    pipeline = hardmatch_pipeline("default", nfeatures, device, path, **options)
     return lambda: len(pipeline.extract(gray))
+
+
+def hardmatch_pair(gray1: np.ndarray, gray2: np.ndarray, preset: str, nfeatures: int, device: str, path: str):
+    pipeline = hardmatch_pipeline(preset, nfeatures, device, path, geometry="homography")
+    return lambda: pipeline.match_pair(gray1, gray2).num_inliers
 
 
 def opencv_sift(gray: np.ndarray, nfeatures: int):
@@ -69,75 +114,184 @@ def opencv_sift(gray: np.ndarray, nfeatures: int):
     return lambda: len(sift.detectAndCompute(gray, None)[0])
 
 
-def kornia_feature(gray: np.ndarray, nfeatures: int, name: str):
+def kornia_module(name: str, nfeatures: int, device: torch.device):
     import kornia.feature as KF
 
-    module = getattr(KF, name)(num_features=nfeatures).eval()
-    image = torch.from_numpy(gray).float()[None, None] / 255.0
+    return getattr(KF, name)(num_features=nfeatures).to(device).eval()
+
+
+def kornia_features(module, gray: np.ndarray, device: torch.device):
+    image = torch.from_numpy(gray).to(device).float()[None, None] / 255.0
+    with torch.inference_mode():
+        lafs, _, descriptors = module(image)
+    return lafs[0], descriptors[0]
+
+
+def kornia_extract(gray: np.ndarray, nfeatures: int, name: str, device: torch.device):
+    module = kornia_module(name, nfeatures, device)
+    return lambda: int(kornia_features(module, gray, device)[1].shape[0])
+
+
+def kornia_pair(gray1: np.ndarray, gray2: np.ndarray, nfeatures: int, name: str, device: torch.device,
+                ratio: float = 0.9):
+    """kornia features of both images, its SNN matcher on the device, then hardmatch's DEGENSAC (the same RANSAC)."""
+    import kornia.feature as KF
+
+    from hardmatch.verify import verify
+
+    module = kornia_module(name, nfeatures, device)
 
     def run():
+        lafs1, desc1 = kornia_features(module, gray1, device)
+        lafs2, desc2 = kornia_features(module, gray2, device)
         with torch.inference_mode():
-            lafs, _, descriptors = module(image)
-        return int(descriptors.shape[1])
+            _, pairs = KF.match_snn(desc1, desc2, ratio)
+        pairs = pairs.cpu().numpy()
+        pts1 = lafs1[:, :, 2].cpu().numpy()[pairs[:, 0]].astype(np.float64)
+        pts2 = lafs2[:, :, 2].cpu().numpy()[pairs[:, 1]].astype(np.float64)
+        return verify(pts1, pts2, "homography", "degensac").num_inliers
 
     return run
 
 
-def hardnet_only(batch: int, backend: str):
+def hardnet_only(batch: int, backend: str, device: str, half: bool):
     from hardmatch.describe import HardNetDescriptor
 
-    describe = HardNetDescriptor(batch_size=batch, backend=backend)
-    patches = np.random.default_rng(0).uniform(0, 255, (2048, 1, 32, 32)).astype(np.float32)
+    describe = HardNetDescriptor(device=device, batch_size=batch, backend=backend)
+    count = max(2048, batch)
+    patches = np.random.default_rng(0).uniform(0, 255, (count, 1, 32, 32)).astype(np.float32)
+    if describe.device.type == "cuda":
+        on_device = torch.from_numpy(patches).to(describe.device)
+        return lambda: len(describe.describe_tensor(on_device, half=half, batch_size=batch))
     return lambda: len(describe(patches))
+
+
+def machine(device: torch.device) -> str:
+    cpu = f"{os.cpu_count()} CPU cores, torch {torch.__version__}, torch threads {torch.get_num_threads()}"
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, {cpu}"
+    return f"{platform.processor() or platform.machine()}, {cpu}"
+
+
+def write_results(markdown: str, key: str, results_md: Path) -> None:
+    """Replace the block between the ``speed-table:KEY`` markers (or append a section holding it)."""
+    start, end = f"<!-- speed-table:{key} -->", f"<!-- /speed-table:{key} -->"
+    block = f"{start}\n{markdown}\n{end}"
+    text = results_md.read_text() if results_md.exists() else "# Results\n"
+    if start in text and end in text:
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip("\n") + f"\n\n## Speed: {key}\n\n{block}\n"
+    results_md.write_text(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", default=str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"))
+    parser.add_argument("--image", default=str(DATA / "homogr" / "BostonA.jpg"))
+    parser.add_argument("--image2", default=str(DATA / "homogr" / "BostonB.jpg"),
+                        help="second image of the default pair")
+    parser.add_argument("--graf1", default=str(DATA / "oxford" / "graf" / "img1.png"))
+    parser.add_argument("--graf5", default=str(DATA / "oxford" / "graf" / "img5.png"))
     parser.add_argument("--weights-dir", default=str(ROOT.parent / "shared" / "weights"),
                         help="folder with AffNet.pth and OriNet.pth")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (hardmatch and kornia both run there)")
+    parser.add_argument("--path", default="auto", choices=("auto", "opencv", "torch"),
+                        help="hardmatch's execution path")
     parser.add_argument("--nfeatures", type=int, default=2048)
+    parser.add_argument("--max-side", type=int, default=None, help="downsize the images to this longest side")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--kornia-repeat", type=int, default=1)
+    parser.add_argument("--kornia-repeat", type=int, default=1, help="on CPU: kornia's repeats (no warm-up)")
     parser.add_argument("--no-kornia", action="store_true")
+    parser.add_argument("--no-pairs", action="store_true")
+    parser.add_argument("--no-warmup", action="store_true", help="time first calls too (quick checks only)")
+    parser.add_argument("--compare-paths", action="store_true",
+                        help="also time hardmatch DoG+HardNet on its other execution path, in the same run")
+    parser.add_argument("--hardnet-batches", default=None, help="comma-separated batch sizes for HardNet alone "
+                                                                "(default 256,1024 on CPU; 1024,8192,32768 on CUDA)")
+    parser.add_argument("--write-results", nargs="?", const=str(ROOT / "benchmarks" / "RESULTS.md"), default=None,
+                        metavar="RESULTS_MD",
+                        help="write the table into this markdown file (default benchmarks/RESULTS.md)")
     args = parser.parse_args()
-    gray = cv2.imread(args.image, cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise SystemExit(f"cannot read {args.image}")
+    device = torch.device(args.device)
+    on_cuda = device.type == "cuda"
+    gray = read_gray(args.image, args.max_side)
     os.environ["TORCH_HOME"] = str(prepare_torch_home(Path(args.weights_dir)))
-    print(f"image {args.image} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
-          f"torch threads {torch.get_num_threads()}, device cpu")
-    n = args.nfeatures
-    rows = [  # (name, factory, baseline row name for the ratio, is kornia)
-        ("hardmatch DoG+HardNet", lambda: hardmatch_extract(gray, n), None, False),
-        ("OpenCV SIFT", lambda: opencv_sift(gray, n), "hardmatch DoG+HardNet", False),
-        ("kornia DoGHardNet", lambda: kornia_feature(gray, n, "DoGHardNet"), "hardmatch DoG+HardNet", True),
+    header = (f"image {Path(args.image).name} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
+              f"device {device}, hardmatch path {args.path}; {machine(device)}")
+    print(header)
+    from hardmatch.config import PipelineConfig
+    from hardmatch.pipeline import execution_path
+
+    n, dev, path = args.nfeatures, str(device), args.path
+    rows = [  # (name, factory, baseline row name for the ratio, is kornia, unit)
+        ("hardmatch DoG+HardNet", lambda: hardmatch_extract(gray, n, dev, path), None, False, "image"),
+        ("OpenCV SIFT (CPU)", lambda: opencv_sift(gray, n), "hardmatch DoG+HardNet", False, "image"),
+        ("kornia DoGHardNet", lambda: kornia_extract(gray, n, "DoGHardNet", device), "hardmatch DoG+HardNet",
+         True, "image"),
         ("hardmatch HesAff+AffNet+HardNet",
-         lambda: hardmatch_extract(gray, n, detector="hessaff", affine="affnet"), None, False),
-        ("  same, --backend torch",
-         lambda: hardmatch_extract(gray, n, detector="hessaff", affine="affnet", backend="torch"),
-         "hardmatch HesAff+AffNet+HardNet", False),
-        ("kornia HesAffNetHardNet", lambda: kornia_feature(gray, n, "HesAffNetHardNet"),
-         "hardmatch HesAff+AffNet+HardNet", True),
+         lambda: hardmatch_extract(gray, n, dev, path, detector="hessaff", affine="affnet"), None, False, "image"),
+        ("kornia HesAffNetHardNet", lambda: kornia_extract(gray, n, "HesAffNetHardNet", device),
+         "hardmatch HesAff+AffNet+HardNet", True, "image"),
     ]
+    if args.compare_paths:
+        other = "opencv" if execution_path(PipelineConfig(device=dev, path=path)) == "torch" else "torch"
+        rows.insert(1, (f"  same, --path {other}", lambda: hardmatch_extract(gray, n, dev, other),
+                        "hardmatch DoG+HardNet", False, "image"))
+    if not on_cuda:
+        rows.insert(len(rows) - 1, ("  same, --backend torch",
+                        lambda: hardmatch_extract(gray, n, dev, path, detector="hessaff", affine="affnet",
+                                                  backend="torch"),
+                        "hardmatch HesAff+AffNet+HardNet", False, "image"))
+    if not args.no_pairs:
+        gray2 = read_gray(args.image2, args.max_side)
+        graf1, graf5 = read_gray(args.graf1, args.max_side), read_gray(args.graf5, args.max_side)
+        rows += [
+            ("pair: hardmatch default", lambda: hardmatch_pair(gray, gray2, "default", n, dev, path), None, False,
+             "pair"),
+            ("pair: kornia DoGHardNet+SNN+DEGENSAC", lambda: kornia_pair(gray, gray2, n, "DoGHardNet", device),
+             "pair: hardmatch default", True, "pair"),
+            ("pair graf1-5: hardmatch affine", lambda: hardmatch_pair(graf1, graf5, "affine", n, dev, path), None,
+             False, "pair"),
+            ("pair graf1-5: kornia HesAffNetHardNet+SNN+DEGENSAC",
+             lambda: kornia_pair(graf1, graf5, n, "HesAffNetHardNet", device), "pair graf1-5: hardmatch affine",
+             True, "pair"),
+        ]
     results = {}
-    for name, factory, _, is_kornia in rows:
+    for name, factory, _, is_kornia, _ in rows:
         if is_kornia and args.no_kornia:
             continue
-        repeat = args.kornia_repeat if is_kornia else args.repeat
-        results[name] = timed(factory(), repeat, warmup=not is_kornia)
-    print("hardmatch rows use the default backend (onnxruntime when installed, see hardmatch/describe.py)")
-    print(f"{'method':34s} {'features':>8s} {'latency s':>10s} {'features/s':>11s}  time ratio")
-    for name, _, baseline, _ in rows:
+        slow = is_kornia and not on_cuda
+        results[name] = timed(factory(), args.kornia_repeat if slow else args.repeat, device,
+                              warmup=not (slow or args.no_warmup))
+        print(f"  timed {name}: {results[name][0]:.3f} s", flush=True)
+    lines = [f"Measured on: {machine(device)}; device {device}; hardmatch path {path}; image "
+             f"{Path(args.image).name} {gray.shape[1]}x{gray.shape[0]}; {n} features; median of {args.repeat}.", "",
+             "| method | latency | count | per second | ratio | peak GPU MiB |", "|---|---|---|---|---|---|"]
+    for name, _, baseline, _, unit in rows:
         if name not in results:
             continue
-        seconds, count = results[name]
-        ratio = f"{seconds / results[baseline][0]:.2f}x {baseline}" if baseline else "(reference)"
-        print(f"{name:34s} {count:8d} {seconds:10.3f} {count / seconds:11.0f}  {ratio}")
-    for backend in ("torch", "onnxruntime"):
-        for batch in (256, 1024):
-            seconds, count = timed(hardnet_only(batch, backend), args.repeat)
-            print(f"HardNet inference alone, {backend}, batch {batch}: {count / seconds:.0f} patches/s")
+        seconds, count, peak = results[name]
+        ratio = f"{seconds / results[baseline][0]:.2f}x {baseline}" if baseline in results else "reference"
+        what = "inliers" if unit == "pair" else "features"
+        rate = f"{1 / seconds:.1f} pairs/s" if unit == "pair" else f"{count / seconds:.0f} features/s"
+        lines.append(f"| {name} | {seconds * 1000:.0f} ms | {count} {what} | {rate} | {ratio} | "
+                     f"{'-' if peak is None else f'{peak:.0f}'} |")
+    batches = [int(b) for b in (args.hardnet_batches or ("1024,8192,32768" if on_cuda else "256,1024")).split(",")]
+    lines.append("")
+    backends = [("torch", False), ("torch", True)] if on_cuda else [("torch", False), ("onnxruntime", False)]
+    for backend, half in backends:
+        for batch in batches:
+            seconds, count, peak = timed(hardnet_only(batch, backend, dev, half), args.repeat, device,
+                                         warmup=not args.no_warmup)
+            precision = "fp16 autocast" if half else "fp32"
+            memory = f", peak {peak:.0f} MiB" if peak is not None else ""
+            lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: "
+                         f"{count / seconds:.0f} patches/s{memory}")
+    markdown = "\n".join(lines)
+    print(markdown)
+    if args.write_results:
+        write_results(markdown, f"{device.type}:{n}", Path(args.write_results))
+        print(f"wrote the table into {args.write_results}")
 
 
 if __name__ == "__main__":

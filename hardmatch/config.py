@@ -218,6 +218,9 @@ class PipelineConfig:
                            ("hardnet", "sift", "rootsift"))
     weights: str = _opt(DEFAULT_DESCRIPTOR, "descriptor weights: registry name or .pth path", check=_check_not_empty)
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...", check=_check_device)
+    path: str = _opt("auto", "execution path: opencv (numpy stages, OpenCV detection and patches), torch (image "
+                             "uploaded once, detection/patches/HardNet/matching in torch on the descriptor device), "
+                             "auto: torch when that device is CUDA", ("auto", "opencv", "torch"))
     backend: str = _opt("auto", "descriptor runtime: onnxruntime (CPU, 2.5x faster when installed), torch, or auto",
                         BACKENDS)
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)", range="[1, inf)")

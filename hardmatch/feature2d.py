@@ -62,7 +62,7 @@ class HardNetFeature2D:
         if not work.is_original and len(detections):
             detections = detections.with_lafs(laflib.transform(detections.lafs, work.from_original))
         features = self._pipeline.describe_frames(work.gray, detections)
-        return keypoints, features.descriptors
+        return keypoints, features.descriptors_numpy
 
     def detectAndCompute(self, image, mask=None, descriptors=None, useProvidedKeypoints=False):  # noqa: N802
         """(keypoints list, descriptors (N, 128) float32). ``descriptors`` is ignored (OpenCV's out-arg)."""
@@ -80,10 +80,10 @@ class HardNetFeature2D:
             keypoints = sift.detect_keypoints(work.gray, work.mask(_mask(mask, work)))
             detections = detections_from_keypoints(keypoints, c.magnification)
             features = self._pipeline.describe_frames(work.gray, detections).in_original(work)
-            return _keypoints_in_original(keypoints, work), features.descriptors, features.lafs
+            return _keypoints_in_original(keypoints, work), features.descriptors_numpy, features.lafs
         features = self._pipeline.extract(work, _mask(mask, work))
         keypoints = laflib.to_keypoints(features.lafs, c.magnification, features.responses)
-        return keypoints, features.descriptors, features.lafs
+        return keypoints, features.descriptors_numpy, features.lafs
 
 
 def _keypoints_in_original(keypoints: list[cv2.KeyPoint], work: WorkingImage) -> list[cv2.KeyPoint]:

@@ -17,6 +17,11 @@ With ``fallback=True`` a learned estimator whose weights cannot be had (offline 
 is replaced by its classical counterpart (:data:`LEARNED_FALLBACKS`: AffNet -> Baumberg,
 OriNet -> dominant gradient) and :attr:`FrameDetector.fallbacks` says so; without it the
 :class:`~hardmatch.errors.WeightsError` stops the run.
+
+Device path (:meth:`FrameDetector.detect_torch`, tensors on the image's device): DoG, Hessian,
+and the patches and filters/nets of Baumberg, AffNet, OriNet and the dominant-gradient
+orientation run there (frames, N x 6 numbers, go through the host between those stages); MSER
+still runs on the host (its frames are then uploaded).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import torch
 
 from .detect.base import Detections
 from .errors import WeightsError
@@ -84,9 +90,10 @@ class FrameDetector:
 
     def __init__(self, detector: str = "dog", nfeatures: int = 8000, affine: str = "none",
                  orientation: str = "dominant", magnification: float = 6.0, contrast_threshold: float = 0.04,
-                 fallback: bool = False) -> None:
+                 fallback: bool = False, device: str = "cpu") -> None:
         if affine not in SHAPES:
             raise ValueError(f"unknown affine shape {affine!r}; known: {', '.join(SHAPES)}")
+        self.device = device  # where AffNet/OriNet run (the torch path's device)
         self.fallback = fallback
         self.fallbacks: list[Fallback] = []
         self.orienter = self._load("orientation", orientation, make_orienter)  # ValueError for an unknown name
@@ -110,15 +117,15 @@ class FrameDetector:
         return self._shapes[name]
 
     def _load(self, option: str, name: str, make):
-        """``make(name)``, or with ``fallback`` its classical stand-in when the learned one's weights fail."""
+        """``make(name, device)``, or with ``fallback`` its classical stand-in when the learned one's weights fail."""
         try:
-            return make(name)
+            return make(name, self.device)
         except WeightsError as exc:
             if not self.fallback or name not in LEARNED_FALLBACKS:
                 raise
             used = LEARNED_FALLBACKS[name]
             self.fallbacks.append(Fallback(option, name, used, str(exc)))
-            return make(used)
+            return make(used, self.device)
 
     @property
     def keypoint_detector(self) -> DoGDetector | None:
@@ -150,3 +157,36 @@ class FrameDetector:
         if orient and self.orienter is not None and len(lafs):
             lafs = self.orienter(image, lafs, pyramid=pyramid)
         return detections.with_lafs(lafs)
+
+    def detect_torch(self, image: torch.Tensor, gray: np.ndarray, mask: np.ndarray | None = None,
+                     pyramid: list[torch.Tensor] | None = None) -> Detections:
+        """Device path of :meth:`__call__`: image (H, W) tensor (and the same uint8 ``gray`` on the host)
+        -> :class:`Detections` of tensors on ``image.device``. ``pyramid``: :func:`build_pyramid_torch` of it.
+
+        DoG and Hessian run on the device. Shape and orientation estimators marked ``device_capable``
+        (Baumberg, AffNet, OriNet, dominant gradient) cut their patches and filter them or run their
+        nets there too, with the frames themselves (N x 6 numbers) on the host between stages; MSER
+        runs on the host.
+        """
+        device = image.device
+        mask_t = None if mask is None else torch.as_tensor(mask).to(device)
+        host_pyramid: list = []
+        parts = []
+        for name, detector, shape, orient in self.stages:
+            on_device = name in ("dog", "hessian", "hessaff")
+            detections = detector(image, mask_t, pyramid=pyramid) if on_device else detector(gray, mask)
+            orient = orient and self.orienter is not None
+            for estimator, is_shape in ((shape, True), (self.orienter if orient else None, False)):
+                if estimator is None or len(detections) == 0:
+                    continue
+                if getattr(estimator, "device_capable", False):
+                    on, levels = image, pyramid
+                else:
+                    if not host_pyramid:
+                        host_pyramid.extend(build_pyramid(gray))
+                    on, levels = gray, host_pyramid
+                detections = self.finish(on, detections.numpy(), estimator if is_shape else None, not is_shape, levels)
+            parts.append(detections.to(device))
+        if not parts:
+            return Detections.empty().to(device)
+        return Detections.concat(parts)

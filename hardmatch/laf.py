@@ -211,3 +211,28 @@ def unique(lafs: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
         if same:
             drop[max(i, j)] = True
     return np.nonzero(~drop)[0]
+
+
+# Device path: the few frame operations the torch pipeline needs, on (N, 2, 3) float32 tensors.
+
+def upright_torch(centers, radii):
+    """Upright frames (N, 2, 3) tensor from centres (N, 2) and radii (N,) tensors (same device)."""
+    import torch
+
+    lafs = torch.zeros((len(centers), 2, 3), dtype=torch.float32, device=centers.device)
+    lafs[:, 0, 0] = radii
+    lafs[:, 1, 1] = radii
+    lafs[:, :, 2] = centers
+    return lafs
+
+
+def rotate_torch(lafs, angles_deg):
+    """:func:`rotate` on tensors: ``A -> A R(angle)``, frames (N, 2, 3), angles (N,) degrees."""
+    import torch
+
+    t = torch.deg2rad(angles_deg.double())
+    cos, sin = torch.cos(t), torch.sin(t)
+    rot = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)  # (N, 2, 2)
+    out = lafs.double().clone()
+    out[:, :, :2] = out[:, :, :2] @ rot
+    return out.float()

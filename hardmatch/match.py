@@ -3,6 +3,10 @@
 Descriptors are unit-norm float32 (N, D); distances are L2. Everything runs in blocks of rows
 (``block_size``) so that memory stays O(block_size * M) instead of O(N * M).
 
+One implementation serves both execution paths: numpy descriptors are wrapped as CPU tensors,
+torch tensors are matched on their own device (matrix products + top-k + the tests there); only
+the kept matches are copied back, as numpy, for RANSAC.
+
 Each matcher returns ``Matches``: ``pairs`` (K, 2) int64 indices into (desc1, desc2),
 ``distances`` (K,) float32 L2 distance of each match, ``ratios`` (K,) float32 first-to-second
 nearest-neighbour distance ratio (1.0 where undefined).
@@ -43,19 +47,25 @@ class Matches:
         return Matches(self.pairs[keep], self.distances[keep], self.ratios[keep])
 
 
-def _as_tensor(desc: np.ndarray | torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(desc) if isinstance(desc, np.ndarray) else desc, dtype=torch.float32)
+def _as_tensor(desc: np.ndarray | torch.Tensor, device: torch.device | None = None) -> torch.Tensor:
+    if isinstance(desc, np.ndarray):
+        desc = torch.from_numpy(np.ascontiguousarray(desc))
+    return desc.to(device=device, dtype=torch.float32)
 
 
-def nearest_k(desc1, desc2, k: int = 2, block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of desc1 (N, D): indices (N, k) and L2 distances (N, k) of its k nearest rows of desc2 (M, D).
+def _device_of(*arrays) -> torch.device:
+    """The device of the first tensor among ``arrays``; CPU when all are numpy."""
+    for a in arrays:
+        if isinstance(a, torch.Tensor):
+            return a.device
+    return torch.device("cpu")
 
-    Columns beyond M are reported at index -1 and distance inf.
-    """
-    d1, d2 = _as_tensor(desc1), _as_tensor(desc2)
+
+def _nearest_k_tensor(d1: torch.Tensor, d2: torch.Tensor, k: int, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blocked squared-distance matrix products + top-k on the tensors' device: idx (N, k) int64, dist (N, k)."""
     n, m = d1.shape[0], d2.shape[0]
-    idx = np.full((n, k), -1, dtype=np.int64)
-    dist = np.full((n, k), np.inf, dtype=np.float32)
+    idx = torch.full((n, k), -1, dtype=torch.int64, device=d1.device)
+    dist = torch.full((n, k), float("inf"), dtype=torch.float32, device=d1.device)
     if n == 0 or m == 0:
         return idx, dist
     kk = min(k, m)
@@ -64,52 +74,71 @@ def nearest_k(desc1, desc2, k: int = 2, block_size: int = 4096) -> tuple[np.ndar
         block = d1[start:start + block_size]
         sq = (block * block).sum(1, keepdim=True) + sq2[None, :] - 2.0 * block @ d2.T
         values, indices = torch.topk(sq, kk, dim=1, largest=False)
-        idx[start:start + len(block), :kk] = indices.numpy()
-        dist[start:start + len(block), :kk] = values.clamp_min(0).sqrt().numpy()
+        idx[start:start + len(block), :kk] = indices
+        dist[start:start + len(block), :kk] = values.clamp_min(0).sqrt()
     return idx, dist
 
 
-def nearest_two(desc1, desc2, block_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def nearest_k(desc1, desc2, k: int = 2, block_size: int = 4096):
+    """For each row of desc1 (N, D): indices (N, k) and L2 distances (N, k) of its k nearest rows of desc2 (M, D).
+
+    Columns beyond M are reported at index -1 and distance inf. numpy in -> numpy out; torch
+    tensors in -> tensors out, computed on their device.
+    """
+    device = _device_of(desc1, desc2)
+    idx, dist = _nearest_k_tensor(_as_tensor(desc1, device), _as_tensor(desc2, device), k, block_size)
+    if isinstance(desc1, torch.Tensor) or isinstance(desc2, torch.Tensor):
+        return idx, dist
+    return idx.numpy(), dist.numpy()
+
+
+def nearest_two(desc1, desc2, block_size: int = 4096):
     """:func:`nearest_k` with k = 2: indices (N, 2), distances (N, 2)."""
     return nearest_k(desc1, desc2, 2, block_size)
 
 
 def match_snn(desc1, desc2, ratio: float = DEFAULT_RATIO, block_size: int = 4096) -> Matches:
     """Lowe's ratio test: keep i -> nn(i) when d1 / d2 < ``ratio``."""
-    idx, dist = nearest_two(desc1, desc2, block_size)
-    return _select(idx, dist, ratio, mutual_with=None)
+    return _match(desc1, desc2, ratio, mutual=False, block_size=block_size)
 
 
 def match_mnn(desc1, desc2, block_size: int = 4096) -> Matches:
     """Mutual nearest neighbours: i -> j when j is i's nearest and i is j's nearest."""
-    idx, dist = nearest_two(desc1, desc2, block_size)
-    back, _ = nearest_two(desc2, desc1, block_size)
-    return _select(idx, dist, None, mutual_with=back[:, 0])
+    return _match(desc1, desc2, None, mutual=True, block_size=block_size)
 
 
 def match_smnn(desc1, desc2, ratio: float = DEFAULT_RATIO, block_size: int = 4096) -> Matches:
     """Mutual nearest neighbours that also pass the ratio test."""
-    idx, dist = nearest_two(desc1, desc2, block_size)
-    back, _ = nearest_two(desc2, desc1, block_size)
-    return _select(idx, dist, ratio, mutual_with=back[:, 0])
+    return _match(desc1, desc2, ratio, mutual=True, block_size=block_size)
 
 
-def _select(idx: np.ndarray, dist: np.ndarray, ratio: float | None, mutual_with: np.ndarray | None) -> Matches:
+def _match(desc1, desc2, ratio: float | None, mutual: bool, block_size: int) -> Matches:
+    device = _device_of(desc1, desc2)
+    d1, d2 = _as_tensor(desc1, device), _as_tensor(desc2, device)
+    idx, dist = _nearest_k_tensor(d1, d2, 2, block_size)
+    back = _nearest_k_tensor(d2, d1, 1, block_size)[0][:, 0] if mutual else None
+    return _select(idx, dist, ratio, mutual_with=back)
+
+
+def _select(idx: torch.Tensor, dist: torch.Tensor, ratio: float | None, mutual_with: torch.Tensor | None) -> Matches:
+    """Ratio and/or mutual test on the device; only the kept matches come back to the host as numpy."""
     valid = idx[:, 0] >= 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.where(np.isfinite(dist[:, 1]) & (dist[:, 1] > 0), dist[:, 0] / dist[:, 1], 1.0).astype(np.float32)
-    keep = valid.copy()
+    defined = torch.isfinite(dist[:, 1]) & (dist[:, 1] > 0)
+    ratios = torch.where(defined, dist[:, 0] / torch.where(defined, dist[:, 1], torch.ones_like(dist[:, 1])),
+                         torch.ones_like(dist[:, 0]))
+    keep = valid.clone()
     if ratio is not None:
         keep &= ratios < ratio
     if mutual_with is not None:
-        rows = np.arange(len(idx))
-        keep &= valid & (mutual_with[np.clip(idx[:, 0], 0, None)] == rows)
-    rows = np.nonzero(keep)[0]
-    pairs = np.stack([rows, idx[rows, 0]], axis=1).astype(np.int64)
-    return Matches(pairs, dist[rows, 0].astype(np.float32), ratios[rows])
+        rows = torch.arange(len(idx), device=idx.device)
+        keep &= valid & (mutual_with[idx[:, 0].clamp_min(0)] == rows)
+    rows = torch.nonzero(keep).squeeze(1)
+    pairs = torch.stack([rows, idx[rows, 0]], dim=1)
+    return Matches(pairs.cpu().numpy().astype(np.int64), dist[rows, 0].cpu().numpy().astype(np.float32),
+                   ratios[rows].cpu().numpy().astype(np.float32))
 
 
-def match_fginn(desc1, desc2, points2: np.ndarray, ratio: float = DEFAULT_RATIO,
+def match_fginn(desc1, desc2, points2, ratio: float = DEFAULT_RATIO,
                 radius: float = DEFAULT_FGINN_RADIUS, k: int = 10, mutual: bool = False,
                 block_size: int = 4096) -> Matches:
     """FGINN ratio test: ``d(nn) / d(first neighbour farther than radius px from nn's keypoint)`` < ``ratio``.
@@ -118,24 +147,26 @@ def match_fginn(desc1, desc2, points2: np.ndarray, ratio: float = DEFAULT_RATIO,
     of them lie within ``radius`` the k-th distance is the denominator. ``mutual`` also requires
     mutual nearest neighbours.
     """
-    idx, dist = nearest_k(desc1, desc2, k, block_size)
+    device = _device_of(desc1, desc2)
+    d1, d2 = _as_tensor(desc1, device), _as_tensor(desc2, device)
+    idx, dist = _nearest_k_tensor(d1, d2, k, block_size)
     if len(idx) and idx.shape[1] > 1:
-        points2 = np.asarray(points2, dtype=np.float32).reshape(-1, 2)
+        points2 = _as_tensor(points2, device).reshape(-1, 2)
         valid = idx >= 0
-        near = points2[np.clip(idx, 0, None)]  # (N, k, 2)
-        far = (np.linalg.norm(near - near[:, :1], axis=2) > radius) & valid
+        near = points2[idx.clamp_min(0)]  # (N, k, 2)
+        far = ((near - near[:, :1]).norm(dim=2) > radius) & valid
         far[:, 0] = False
         has_far = far.any(1)
-        column = np.where(has_far, far.argmax(1), valid.sum(1) - 1)
-        second = dist[np.arange(len(idx)), column]
-        second = np.where(column > 0, second, np.inf)
-        idx, dist = idx[:, :2].copy(), np.stack([dist[:, 0], second], axis=1)
-    back = nearest_two(desc2, desc1, block_size)[0][:, 0] if mutual else None
+        column = torch.where(has_far, far.int().argmax(1), valid.sum(1) - 1)
+        second = dist.gather(1, column[:, None])[:, 0]
+        second = torch.where(column > 0, second, torch.full_like(second, float("inf")))
+        idx, dist = idx[:, :2], torch.stack([dist[:, 0], second], dim=1)
+    back = _nearest_k_tensor(d2, d1, 1, block_size)[0][:, 0] if mutual else None
     return _select(idx[:, :2], dist[:, :2], ratio, mutual_with=back)
 
 
 def match(desc1, desc2, method: str = "snn", ratio: float = DEFAULT_RATIO, block_size: int = 4096,
-          points2: np.ndarray | None = None, fginn_radius: float = DEFAULT_FGINN_RADIUS) -> Matches:
+          points2: np.ndarray | torch.Tensor | None = None, fginn_radius: float = DEFAULT_FGINN_RADIUS) -> Matches:
     """Dispatch by name: ``snn`` (ratio test), ``mnn`` (mutual NN), ``smnn`` (both), ``fginn`` (needs ``points2``)."""
     if method == "snn":
         return match_snn(desc1, desc2, ratio, block_size)

@@ -16,15 +16,16 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import torch
 
 from . import laf as laflib
 from .config import PipelineConfig, get_preset
-from .describe import HardNetDescriptor
+from .describe import HardNetDescriptor, pick_device
 from .detect.base import Detections
 from .frames import FrameDetector
 from .io import ImageLike, WorkingImage, load_working
 from .match import Matches, match
-from .patches import build_pyramid, extract_patches
+from .patches import build_pyramid, build_pyramid_torch, extract_patches, extract_patches_torch, image_tensor
 from .verify import verify
 
 
@@ -34,6 +35,9 @@ class Features:
 
     ``lafs`` and ``image_shape`` are in the pixels of the image as given; ``to_working`` (3, 3) maps
     them to the working-resolution pixels the features were measured in (None: the same pixels).
+
+    On the torch path ``descriptors`` is a tensor on the descriptor's device (matching reads it
+    there); :attr:`descriptors_numpy` is always a host array.
     """
 
     lafs: np.ndarray
@@ -55,6 +59,12 @@ class Features:
         """Frames (N, 2, 3) in working-resolution pixels."""
         return self.lafs if self.to_working is None else laflib.transform(self.lafs, self.to_working)
 
+    @property
+    def descriptors_numpy(self) -> np.ndarray:
+        """Descriptors (N, 128) float32 on the host (a copy from the device on the torch path)."""
+        d = self.descriptors
+        return d.detach().cpu().numpy() if isinstance(d, torch.Tensor) else d
+
     def subset(self, index: np.ndarray) -> "Features":
         """The features at ``index`` (timings are not carried over)."""
         return Features(self.lafs[index], self.responses[index], self.descriptors[index], self.image_shape,
@@ -65,8 +75,10 @@ class Features:
         """Union of features of one image (timings are not carried over)."""
         if len(parts) == 1:
             return parts[0]
+        descriptors = (torch.cat([p.descriptors for p in parts]) if isinstance(parts[0].descriptors, torch.Tensor)
+                       else np.concatenate([p.descriptors for p in parts]))
         return Features(np.concatenate([p.lafs for p in parts]), np.concatenate([p.responses for p in parts]),
-                        np.concatenate([p.descriptors for p in parts]), parts[0].image_shape,
+                        descriptors, parts[0].image_shape,
                         to_working=parts[0].to_working)
 
     def in_original(self, work: WorkingImage) -> "Features":
@@ -186,16 +198,45 @@ class _OpenCVSIFTDescriptor:
         return rootsift(desc) if self.root else desc / (np.linalg.norm(desc, axis=1, keepdims=True) + 1e-7)
 
 
+def execution_path(config: PipelineConfig) -> str:
+    """``opencv`` or ``torch``: the configured ``path``, ``auto`` meaning torch when the descriptor runs on CUDA.
+
+    The torch path needs the HardNet descriptor (the sift/rootsift baselines are OpenCV's).
+    """
+    if config.path == "opencv":
+        return "opencv"
+    if config.descriptor != "hardnet":
+        if config.path == "torch":
+            raise ValueError(f"path torch needs the hardnet descriptor, not {config.descriptor!r}")
+        return "opencv"
+    if config.path == "torch":
+        return "torch"
+    return "torch" if pick_device(config.device).type == "cuda" else "opencv"
+
+
+def _sync(device: torch.device) -> None:
+    """Wait for queued device work (so that per-stage timings are real on CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class Pipeline:
-    """A configured two-view pipeline. ``Pipeline("fast", nfeatures=4000)`` or ``Pipeline(config)``."""
+    """A configured two-view pipeline. ``Pipeline("fast", nfeatures=4000)`` or ``Pipeline(config)``.
+
+    Two execution paths (:func:`execution_path`, chosen once here): ``opencv`` (numpy stages,
+    OpenCV detection and patches) and ``torch`` (the image uploaded once; detection, patches,
+    HardNet and matching on the descriptor's device; only RANSAC and the result see numpy).
+    """
 
     def __init__(self, config: PipelineConfig | str = "default", **options) -> None:
         base = get_preset(config) if isinstance(config, str) else config
         self.config = base.with_options(**options)
         c = self.config
+        self.path = execution_path(c)
         self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
                                     magnification=c.magnification, contrast_threshold=c.contrast_threshold,
-                                    fallback=c.offline_fallback)
+                                    fallback=c.offline_fallback,
+                                    device=str(pick_device(c.device)) if self.path == "torch" else "cpu")
         if c.descriptor == "hardnet":
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
         else:  # sift / rootsift (PipelineConfig rejects other names)
@@ -205,6 +246,10 @@ class Pipeline:
     def describe_frames(self, image: np.ndarray, detections: Detections,
                         pyramid: list[np.ndarray] | None = None) -> Features:
         """Patches and descriptors for given frames of a uint8 (H, W) image (``pyramid``: its reusable pyramid)."""
+        if self.path == "torch":
+            device = self.descriptor.device
+            image_t = image_tensor(image, device)
+            return self._describe_torch(image_t, detections.to(device), image.shape[:2], build_pyramid_torch(image_t))
         t0 = time.perf_counter()
         if isinstance(self.descriptor, HardNetDescriptor):
             patches = extract_patches(image, detections.lafs, pyramid=pyramid)
@@ -216,6 +261,33 @@ class Pipeline:
         t2 = time.perf_counter()
         return Features(detections.lafs, detections.responses, descriptors, image.shape[:2],
                         {"patches": t1 - t0, "describe": t2 - t1})
+
+    def _describe_torch(self, image: torch.Tensor, detections: Detections, shape: tuple[int, int],
+                        pyramid: list[torch.Tensor]) -> Features:
+        """Torch path: patches and HardNet on the device; descriptors stay there, frames go to the host."""
+        device = image.device
+        _sync(device)
+        t0 = time.perf_counter()
+        patches = extract_patches_torch(image, detections.lafs, pyramid=pyramid)
+        _sync(device)
+        t1 = time.perf_counter()
+        descriptors = self.descriptor.describe_tensor(patches)
+        host = detections.numpy()
+        t2 = time.perf_counter()
+        return Features(host.lafs, host.responses, descriptors, shape, {"patches": t1 - t0, "describe": t2 - t1})
+
+    def _extract_torch(self, gray: np.ndarray, mask: np.ndarray | None) -> Features:
+        """Torch path of :meth:`extract` after loading: upload once, detect and describe on the device."""
+        device = self.descriptor.device
+        t0 = time.perf_counter()
+        image = image_tensor(gray, device)
+        pyramid = build_pyramid_torch(image)
+        detections = self.frames.detect_torch(image, gray, mask, pyramid)
+        _sync(device)
+        t1 = time.perf_counter()
+        features = self._describe_torch(image, detections, gray.shape[:2], pyramid)
+        features.timings = {"detect": t1 - t0, **features.timings}
+        return features
 
     def load(self, image: ImageLike | WorkingImage) -> WorkingImage:
         """The image (path, array or already loaded) at this pipeline's working resolution (``max_side``)."""
@@ -229,6 +301,10 @@ class Pipeline:
         work = self.load(image)
         gray = work.gray
         t1 = time.perf_counter()
+        if self.path == "torch":
+            features = self._extract_torch(gray, work.mask(mask)).in_original(work)
+            features.timings = {"load": t1 - t0, **features.timings}
+            return features
         pyramid = build_pyramid(gray)
         detections = self.frames(gray, work.mask(mask), pyramid=pyramid)
         t2 = time.perf_counter()

@@ -149,3 +149,96 @@ def test_affnet_weights_are_checked_against_the_registry(affnet_home):
     (affnet_home / "AffNet.pth").write_bytes(b"not the official file")
     with pytest.raises(WeightsError, match="sha256"):
         AffNetShape()
+
+
+def _nearest_frame_agreement(lafs: np.ndarray, reference: np.ndarray, max_px: float = 1.5,
+                             max_scale: float = 1.3) -> float:
+    """Fraction of ``lafs`` with a ``reference`` frame within ``max_px`` pixels and a factor ``max_scale`` in radius."""
+    d = np.linalg.norm(lafs[:, None, :, 2] - reference[None, :, :, 2], axis=2)
+    j = d.argmin(1)
+    scale = np.abs(np.log(laf.radius(lafs) / laf.radius(reference)[j]))
+    return float(((d[np.arange(len(lafs)), j] < max_px) & (scale < np.log(max_scale))).mean())
+
+
+def test_torch_dog_finds_the_opencv_frames_on_a_real_image():
+    """Device DoG (plain torch, here on CPU) against OpenCV SIFT's detector: same blobs, same scales."""
+    import torch
+
+    from hardmatch.detect.dog import DoGDetector
+    from hardmatch.patches import image_tensor
+
+    from .conftest import need_shared
+
+    image = cv2.imread(str(need_shared("data/oxford/graf/img1.png")), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
+    reference = DoGDetector(0, contrast_threshold=0.03, upright=True)(image)  # all ~960 blobs
+    everything = DoGDetector(0, contrast_threshold=0.03, upright=True)(image_tensor(image)).numpy()
+    assert abs(len(everything) - len(reference)) < 0.1 * len(reference)
+    assert _nearest_frame_agreement(everything.lafs, reference.lafs) > 0.9  # measured 0.975
+    assert _nearest_frame_agreement(reference.lafs, everything.lafs) > 0.9
+    detector = DoGDetector(500, contrast_threshold=0.03, upright=True)
+    got = detector(image_tensor(image))
+    assert isinstance(got.lafs, torch.Tensor) and got.lafs.shape == (500, 2, 3)
+    assert (got.responses[:-1] >= got.responses[1:]).all()  # strongest first
+    assert _nearest_frame_agreement(got.numpy().lafs, reference.lafs) > 0.9
+    # oriented: one frame per orientation peak, still the same blobs
+    oriented = DoGDetector(500, contrast_threshold=0.03)(image_tensor(image)).numpy()
+    assert len(oriented) == 500 and _nearest_frame_agreement(oriented.lafs, reference.lafs) > 0.9
+    # the mask is honoured
+    mask = np.zeros_like(image)
+    mask[:, :200] = 255
+    masked = detector(image_tensor(image), torch.from_numpy(mask)).numpy()
+    assert len(masked) and (masked.lafs[:, 0, 2] < 200.5).all()
+
+
+def test_torch_dominant_orientation_equals_the_numpy_one(texture):
+    import torch
+
+    from hardmatch.detect.orientation import dominant_gradient_angles, gradient_orientation_peaks_torch
+
+    frames = HessianDetector(300)(texture).lafs
+    patches = extract_patches(texture, frames)
+    expected = dominant_gradient_angles(patches)
+    index, angles = gradient_orientation_peaks_torch(torch.from_numpy(patches))
+    assert (index.numpy() == np.arange(len(frames))).all()
+    difference = (angles.numpy() - expected + 180.0) % 360.0 - 180.0
+    assert np.abs(difference).max() < 1e-2
+    index, angles = gradient_orientation_peaks_torch(torch.from_numpy(patches), peak_ratio=0.8)
+    assert len(frames) < len(index) < 2 * len(frames)  # some frames get a second orientation (SIFT's rule)
+    assert set(index.tolist()) == set(range(len(frames)))
+
+
+def test_torch_hessian_gives_the_opencv_filter_frames():
+    from hardmatch.patches import image_tensor
+
+    from .conftest import need_shared
+
+    image = cv2.imread(str(need_shared("data/oxford/graf/img1.png")), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
+    detector = HessianDetector(300)
+    expected = detector(image)
+    got = detector(image_tensor(image)).numpy()
+    assert len(got) == len(expected) == 300
+    # same scale space up to the Gaussian kernels' truncation: measured 99.8 % within 0.1 px and 1 % in scale
+    assert _nearest_frame_agreement(got.lafs, expected.lafs, max_px=0.1, max_scale=1.01) > 0.97
+    assert _nearest_frame_agreement(expected.lafs, got.lafs, max_px=0.1, max_scale=1.01) > 0.97
+
+
+def test_baumberg_on_device_patches_adapts_like_the_numpy_one():
+    """Baumberg's iteration with patches and moments on the device (torch image) vs numpy, same frames."""
+    from hardmatch.patches import build_pyramid_torch, image_tensor
+
+    from .conftest import need_shared
+
+    image = cv2.imread(str(need_shared("data/oxford/graf/img1.png")), cv2.IMREAD_GRAYSCALE)
+    image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
+    frames = HessianDetector(200)(image).lafs
+    expected, keep_expected = BaumbergShape()(image, frames)
+    tensor = image_tensor(image)
+    got, keep = BaumbergShape()(tensor, frames, pyramid=build_pyramid_torch(tensor))
+    assert (keep == keep_expected).mean() > 0.97
+    both = keep & keep_expected
+    # per-patch blur borders differ from the stacked-patch blur of the numpy path: measured 1 % of the radius (90th pct.)
+    error = np.abs(got[both] - expected[both]).reshape(-1, 6).max(1) / laf.radius(expected[both])
+    assert np.percentile(error, 90) < 0.05
+    assert laf.anisotropy(expected[both]).max() > 1.3  # some frames really were adapted

@@ -72,3 +72,27 @@ def test_fginn_ignores_near_duplicates_but_not_distant_lookalikes(descriptors):
     assert len(match(d1, d2x, "fginn", 0.9, points2=far)) < 20
     with pytest.raises(ValueError, match="points2"):
         match(d1, d2x, "fginn", 0.9)
+
+
+DEVICES = ["cpu"] + (["cuda"] if __import__("torch").cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", ["snn", "mnn", "smnn", "fginn"])
+def test_device_tensors_give_the_numpy_matches(descriptors, method, device):
+    """The device path (tensors in, matched where they live) returns the CPU path's numpy matches."""
+    import torch
+
+    d1, d2 = descriptors
+    points2 = np.random.default_rng(2).uniform(0, 50, (len(d2), 2)).astype(np.float32)  # dense: fginn matters
+    expected = match(d1, d2, method, 0.85, block_size=64, points2=points2)
+    got = match(torch.from_numpy(d1).to(device), torch.from_numpy(d2).to(device), method, 0.85, block_size=64,
+                points2=torch.from_numpy(points2).to(device))
+    assert isinstance(got.pairs, np.ndarray) and got.pairs.dtype == np.int64 and got.ratios.dtype == np.float32
+    if device == "cpu":
+        np.testing.assert_array_equal(got.pairs, expected.pairs)
+        np.testing.assert_array_equal(got.ratios, expected.ratios)
+        np.testing.assert_allclose(got.distances, expected.distances, atol=1e-6)
+    else:  # other float summation order: a match at the ratio threshold may flip
+        common = {tuple(p) for p in got.pairs} & {tuple(p) for p in expected.pairs}
+        assert len(common) >= 0.99 * max(len(got), len(expected))

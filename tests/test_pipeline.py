@@ -58,3 +58,59 @@ def test_presets_and_option_checks():
         PipelineConfig().with_options(nfeature=3)
     with pytest.raises(ValueError, match="unknown preset"):
         hardmatch.Pipeline("fastest")
+
+
+def test_torch_path_on_cpu_recovers_the_homography_like_the_opencv_path():
+    """path=torch (upload once, DoG/patches/HardNet/matching in torch; here on CPU) vs path=opencv."""
+    import torch
+
+    from .conftest import textured_image
+
+    img1 = textured_image(400)  # small: the torch DoG is slow on CPU
+    img2 = cv2.warpPerspective(img1, H_TRUE, img1.shape[::-1], flags=cv2.INTER_LINEAR)
+    pipelines = {path: hardmatch.Pipeline("default", path=path, device="cpu", geometry="homography", nfeatures=500)
+                 for path in ("opencv", "torch")}
+    assert pipelines["torch"].path == "torch" and pipelines["opencv"].path == "opencv"
+    results = {path: p.match_pair(img1, img2) for path, p in pipelines.items()}
+    for path, result in results.items():
+        assert result.success, (path, result.reason)
+        assert reprojection_error(result.H, H_TRUE, img1.shape[1], img1.shape[0]) < 2.0, path
+    torch_result = results["torch"]
+    assert isinstance(torch_result.features1.descriptors, torch.Tensor)  # stayed a tensor until matching
+    assert torch_result.features1.descriptors_numpy.shape == (len(torch_result.features1), 128)
+    assert torch_result.num_inliers > 0.7 * results["opencv"].num_inliers
+    assert set(torch_result.timings) >= {"detect1", "patches1", "describe1", "match", "verify", "total"}
+    # same frames -> same descriptors on both paths (fp32), through the public describe_frames
+    gray = img1
+    detections = pipelines["opencv"].frames(gray)
+    on_cpu = pipelines["opencv"].describe_frames(gray, detections).descriptors
+    on_torch = pipelines["torch"].describe_frames(gray, detections).descriptors_numpy
+    assert np.abs(on_cpu - on_torch).max() < 1e-3
+
+
+def test_execution_path_choice():
+    from hardmatch.pipeline import execution_path
+
+    assert execution_path(PipelineConfig(device="cpu")) == "opencv"  # auto on CPU
+    assert execution_path(PipelineConfig(device="cpu", path="torch")) == "torch"
+    assert execution_path(PipelineConfig(device="cuda", path="opencv")) == "opencv"
+    assert execution_path(PipelineConfig(device="cuda", descriptor="sift")) == "opencv"
+    with pytest.raises(ValueError, match="hardnet"):
+        execution_path(PipelineConfig(path="torch", descriptor="sift"))
+    with pytest.raises(ValueError, match="path must be one of"):
+        PipelineConfig(path="gpu")
+
+
+def test_torch_path_runs_affnet_and_host_stages_like_the_opencv_path(affnet_home):
+    """Hessian (host) + AffNet and dominant orientation (device patches) on the torch path == the opencv path."""
+    from .conftest import textured_image
+
+    img1 = textured_image(400)
+    img2 = cv2.warpPerspective(img1, H_TRUE, img1.shape[::-1], flags=cv2.INTER_LINEAR)
+    results = {path: hardmatch.Pipeline("affine", path=path, device="cpu", geometry="homography",
+                                        nfeatures=400).match_pair(img1, img2) for path in ("opencv", "torch")}
+    assert results["torch"].num_features == results["opencv"].num_features  # same frames kept
+    for path, result in results.items():
+        assert result.success, (path, result.reason)
+        assert reprojection_error(result.H, H_TRUE, img1.shape[1], img1.shape[0]) < 2.0, path
+    np.testing.assert_allclose(results["torch"].features1.lafs, results["opencv"].features1.lafs, atol=0.05)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import torch
 
 
 @dataclass
@@ -15,6 +16,7 @@ class Detections:
     lafs: (N, 2, 3) float32 frames (see :mod:`hardmatch.laf`); responses: (N,) float32 detector
     strength (comparable only within one detector); octaves: (N,) int octave code (OpenCV's for
     DoG, the scale-space octave for Hessian, 0 for MSER; kept for ``cv2.KeyPoint`` round trips).
+    On the device path the three are torch tensors on one device (:meth:`to`, :meth:`numpy`).
     """
 
     lafs: np.ndarray
@@ -30,6 +32,19 @@ class Detections:
     def with_lafs(self, lafs: np.ndarray) -> "Detections":
         return Detections(np.asarray(lafs, np.float32), self.responses, self.octaves)
 
+    def to(self, device: torch.device | str) -> "Detections":
+        """The same detections as tensors (float32 frames and responses, int64 octaves) on ``device``."""
+        return Detections(torch.as_tensor(self.lafs, dtype=torch.float32).to(device),
+                          torch.as_tensor(self.responses, dtype=torch.float32).to(device),
+                          torch.as_tensor(self.octaves, dtype=torch.int64).to(device))
+
+    def numpy(self) -> "Detections":
+        """The same detections as numpy arrays (a copy to the host when they are tensors)."""
+        def host(a):
+            return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+        return Detections(host(self.lafs).astype(np.float32), host(self.responses).astype(np.float32),
+                          host(self.octaves).astype(np.int64))
+
     @staticmethod
     def empty() -> "Detections":
         return Detections(np.zeros((0, 2, 3), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
@@ -38,6 +53,9 @@ class Detections:
     def concat(parts: list["Detections"]) -> "Detections":
         if not parts:
             return Detections.empty()
+        if isinstance(parts[0].lafs, torch.Tensor):
+            return Detections(torch.cat([p.lafs for p in parts]), torch.cat([p.responses for p in parts]),
+                              torch.cat([p.octaves for p in parts]))
         return Detections(np.concatenate([p.lafs for p in parts]).astype(np.float32),
                           np.concatenate([p.responses for p in parts]).astype(np.float32),
                           np.concatenate([p.octaves for p in parts]).astype(np.int64))

@@ -11,6 +11,8 @@ import os
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .. import laf as laflib
 from ..patches import extract_patches, gaussian_window
@@ -56,30 +58,86 @@ def dominant_gradient_angles(patches: np.ndarray, window_sigma: float | None = N
 
 
 class DominantGradientOrientation:
-    """Turn frames to their patch's dominant gradient direction (SIFT's rule, one peak per frame)."""
+    """Turn frames to their patch's dominant gradient direction (SIFT's rule, one peak per frame).
 
-    def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> np.ndarray:
-        return laflib.rotate(lafs, dominant_gradient_angles(extract_patches(image, lafs, pyramid=pyramid)))
+    Numpy frames in and out; with a torch ``image`` (and pyramid) the patches and the histogram
+    are computed on its device (:func:`gradient_orientation_peaks_torch`)."""
+
+    device_capable = True
+
+    def __call__(self, image, lafs: np.ndarray, pyramid=None) -> np.ndarray:
+        patches = extract_patches(image, lafs, pyramid=pyramid)
+        if isinstance(patches, torch.Tensor):
+            return laflib.rotate(lafs, gradient_orientation_peaks_torch(patches)[1].cpu().numpy())
+        return laflib.rotate(lafs, dominant_gradient_angles(patches))
 
 
 class OriNetOrientation:
-    """Turn frames by OriNet's angle for their patch."""
+    """Turn frames by OriNet's angle for their patch (net on ``device``; patches from a torch image there)."""
 
-    def __init__(self, weights: str | os.PathLike = "orinet") -> None:
+    device_capable = True
+
+    def __init__(self, weights: str | os.PathLike = "orinet", device: str = "cpu") -> None:
         from ..nets.affnet import OriNet
 
-        self.net = OriNet(weights)
+        self.net = OriNet(weights, device=device)
 
     def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> np.ndarray:
         return laflib.rotate(lafs, self.net(extract_patches(image, lafs, pyramid=pyramid)))
 
 
-def make_orienter(name: str):
+def make_orienter(name: str, device: str = "cpu"):
     """``dominant`` / ``orinet`` -> an estimator; ``upright`` -> None (frames stay upright)."""
     if name == "upright":
         return None
     if name == "dominant":
         return DominantGradientOrientation()
     if name == "orinet":
-        return OriNetOrientation()
+        return OriNetOrientation(device=device)
     raise ValueError(f"unknown orientation {name!r}; known: {', '.join(ORIENTATIONS)}")
+
+
+def gradient_orientation_peaks_torch(patches, peak_ratio: float = 1.0, window_sigma: float | None = None):
+    """Device twin of :func:`dominant_gradient_angles`, optionally with SIFT's secondary peaks.
+
+    ``patches`` (N, 1, P, P) tensor -> (frame index (M,) int64, angle (M,) float32 degrees, OpenCV
+    sense), on the patches' device. Same histogram as the CPU function (3x3 Sobel gradients of the
+    patch interior, Gaussian window sigma P/6, 36 bins, [1, 2, 1] smoothing twice, parabolic peak).
+    ``peak_ratio`` 1.0 gives exactly one angle per frame (the CPU function's); below 1, every local
+    maximum of the histogram above ``peak_ratio`` times the highest adds a frame (SIFT: 0.8).
+    """
+    n, _, p, _ = patches.shape
+    device = patches.device
+    if n == 0:
+        return torch.zeros(0, dtype=torch.int64, device=device), torch.zeros(0, device=device)
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=device)
+    kernels = torch.stack([sobel, sobel.T])[:, None]  # (2, 1, 3, 3): d/dx, d/dy (cross-correlation, as cv2)
+    grad = F.conv2d(patches.float(), kernels)  # (N, 2, P-2, P-2): the interior, as the CPU path's weights
+    gx, gy = grad[:, 0].reshape(n, -1), grad[:, 1].reshape(n, -1)
+    window = torch.from_numpy(gaussian_window(p, window_sigma or p / 6.0)[1:-1, 1:-1]).to(device).reshape(-1)
+    weight = torch.hypot(gx, gy) * window[None]
+    position = torch.remainder(torch.atan2(gy, gx), 2 * np.pi) * (_BINS / (2 * np.pi))
+    low = torch.floor(position)
+    frac = position - low
+    low = low.long() % _BINS
+    rows = torch.arange(n, device=device)[:, None] * _BINS
+    hist = torch.zeros(n * _BINS, dtype=torch.float64, device=device)
+    hist.index_add_(0, (rows + low).reshape(-1), (weight * (1 - frac)).reshape(-1).double())
+    hist.index_add_(0, (rows + (low + 1) % _BINS).reshape(-1), (weight * frac).reshape(-1).double())
+    hist = hist.reshape(n, _BINS)
+    for _ in range(2):
+        hist = 0.25 * torch.roll(hist, 1, 1) + 0.5 * hist + 0.25 * torch.roll(hist, -1, 1)
+    left, right = torch.roll(hist, 1, 1), torch.roll(hist, -1, 1)
+    if peak_ratio >= 1.0:
+        frame = torch.arange(n, device=device)
+        peak = hist.argmax(1)
+    else:
+        top = hist.max(1, keepdim=True).values
+        is_peak = (hist > left) & (hist >= right) & (hist >= peak_ratio * top)
+        is_peak[torch.arange(n, device=device), hist.argmax(1)] = True  # the highest bin always counts
+        frame, peak = torch.nonzero(is_peak, as_tuple=True)
+    l, c, r = left[frame, peak], hist[frame, peak], right[frame, peak]
+    denom = l - 2 * c + r
+    shift = torch.where(denom.abs() > 1e-12, 0.5 * (l - r) / torch.where(denom == 0, torch.ones_like(denom), denom),
+                        torch.zeros_like(denom))
+    return frame, ((peak + shift) * (360.0 / _BINS)).float()

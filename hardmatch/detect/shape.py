@@ -17,6 +17,8 @@ import os
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .. import laf as laflib
 from ..patches import extract_patches, gaussian_window
@@ -26,8 +28,12 @@ MAX_ANISOTROPY = 6.0
 SHAPES = ("none", "baumberg", "affnet")
 
 
-def second_moments(patches: np.ndarray, window_sigma: float | None = None) -> np.ndarray:
-    """Gaussian-weighted second-moment matrices (N, 2, 2) of patch gradients, patches (N, 1, P, P)."""
+def second_moments(patches, window_sigma: float | None = None) -> np.ndarray:
+    """Gaussian-weighted second-moment matrices (N, 2, 2) of patch gradients, patches (N, 1, P, P).
+
+    Patch tensors (the device path) are filtered on their device; the (N, 2, 2) result is numpy."""
+    if isinstance(patches, torch.Tensor):
+        return _second_moments_torch(patches, window_sigma)
     n, _, p, _ = patches.shape
     if n == 0:
         return np.zeros((0, 2, 2), np.float32)
@@ -41,6 +47,30 @@ def second_moments(patches: np.ndarray, window_sigma: float | None = None) -> np
     mxx = np.einsum("nij,ij->n", gx * gx, window)
     mxy = np.einsum("nij,ij->n", gx * gy, window)
     myy = np.einsum("nij,ij->n", gy * gy, window)
+    return np.stack([np.stack([mxx, mxy], -1), np.stack([mxy, myy], -1)], -2)
+
+
+def _second_moments_torch(patches: torch.Tensor, window_sigma: float | None = None) -> np.ndarray:
+    """:func:`second_moments` on the patches' device: the same blur (sigma 1, 9 taps), Sobel and window."""
+    from .scale_space import gaussian_taps
+
+    n, _, p, _ = patches.shape
+    if n == 0:
+        return np.zeros((0, 2, 2), np.float32)
+    device = patches.device
+    window = torch.from_numpy(gaussian_window(p, window_sigma or p / 6.0)).to(device)
+    window = window / window.sum()
+    g = gaussian_taps(1.0, 4).to(device, torch.float32)
+    smooth = F.pad(patches.float(), (4, 4, 4, 4), mode="reflect")
+    smooth = F.conv2d(F.conv2d(smooth, g.view(1, 1, 1, 9)), g.view(1, 1, 9, 1))
+    ramp = torch.tensor([-1.0, 0.0, 1.0], device=device)
+    tri = torch.tensor([1.0, 2.0, 1.0], device=device)
+    sobel = torch.stack([torch.outer(tri, ramp), torch.outer(ramp, tri)])[:, None] * 0.125  # d/dx, d/dy
+    grad = F.conv2d(F.pad(smooth, (1, 1, 1, 1), mode="reflect"), sobel)  # (N, 2, P, P)
+    gx, gy = grad[:, 0], grad[:, 1]
+    moments = torch.stack([(gx * gx * window).sum((1, 2)), (gx * gy * window).sum((1, 2)),
+                           (gy * gy * window).sum((1, 2))], 1).cpu().numpy()
+    mxx, mxy, myy = moments[:, 0], moments[:, 1], moments[:, 2]
     return np.stack([np.stack([mxx, mxy], -1), np.stack([mxy, myy], -1)], -2)
 
 
@@ -58,6 +88,9 @@ class BaumbergShape:
     ``max_iters`` updates at most; a frame stops when its ``M`` eigenvalue ratio is below
     ``1 + tolerance``. Frames whose ellipse grows more elongated than :data:`MAX_ANISOTROPY` are dropped.
     """
+
+    #: patches may come from the device path (a torch image and pyramid); frames stay numpy
+    device_capable = True
 
     def __init__(self, max_iters: int = 8, tolerance: float = 0.05) -> None:
         self.max_iters = max_iters
@@ -90,10 +123,13 @@ class BaumbergShape:
 class AffNetShape:
     """AffNet shape of each frame (one pass, as in the AffNet paper's HesAffNet)."""
 
-    def __init__(self, weights: str | os.PathLike = "affnet") -> None:
+    #: patches may come from the device path (a torch image and pyramid); frames stay numpy
+    device_capable = True
+
+    def __init__(self, weights: str | os.PathLike = "affnet", device: str = "cpu") -> None:
         from ..nets.affnet import AffNet
 
-        self.net = AffNet(weights)
+        self.net = AffNet(weights, device=device)
 
     def __call__(self, image: np.ndarray, lafs: np.ndarray, pyramid=None) -> tuple[np.ndarray, np.ndarray]:
         """Frames (N, 2, 3) -> (upright frames (N, 2, 3) with AffNet's shape, keep mask (N,) bool)."""
@@ -109,12 +145,13 @@ class AffNetShape:
         return out, keep
 
 
-def make_shape_estimator(name: str):
-    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape`."""
+def make_shape_estimator(name: str, device: str = "cpu"):
+    """``none`` -> None, ``baumberg`` -> :class:`BaumbergShape`, ``affnet`` -> :class:`AffNetShape` (its net on
+    ``device``)."""
     if name == "none":
         return None
     if name == "baumberg":
         return BaumbergShape()
     if name == "affnet":
-        return AffNetShape()
+        return AffNetShape(device=device)
     raise ValueError(f"unknown affine shape {name!r}; known: {', '.join(SHAPES)}")

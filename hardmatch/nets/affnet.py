@@ -4,7 +4,8 @@ The architectures are kornia's (``kornia.feature.LAFAffNetShapeEstimator.feature
 ``kornia.feature.OriNet``), whose state_dicts the official files fit; weights come through
 :mod:`hardmatch.weights` (cached under ``$TORCH_HOME/hub/checkpoints``, ``weights_only=True``,
 sha256-checked). Both take 32x32 patches, normalise each by its own mean and std, and run on
-CPU in float32 batches through :class:`~hardmatch.describe.PatchNetRunner` (ONNX Runtime when installed).
+CPU in float32 batches through :class:`~hardmatch.describe.PatchNetRunner` (ONNX Runtime when installed),
+or on ``device`` (the torch path: patch tensors there in, numpy out).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class _PatchNet(torch.nn.Sequential):
         return super().forward(normalize_patches(patches))
 
 
-def _patch_net(body: torch.nn.Module, backend: str, batch_size: int) -> PatchNetRunner:
-    return PatchNetRunner(_PatchNet(*body), device="cpu", backend=backend, batch_size=batch_size)
+def _patch_net(body: torch.nn.Module, backend: str, batch_size: int, device: str = "cpu") -> PatchNetRunner:
+    return PatchNetRunner(_PatchNet(*body), device=device, backend=backend, batch_size=batch_size)
 
 
 class AffNet:
@@ -48,11 +49,12 @@ class AffNet:
     The patch must be sampled through the upright frame ``U``; the new region is ``U @ S``.
     """
 
-    def __init__(self, weights: str | os.PathLike = "affnet", batch_size: int = 256, backend: str = "auto") -> None:
+    def __init__(self, weights: str | os.PathLike = "affnet", batch_size: int = 256, backend: str = "auto",
+                 device: str = "cpu") -> None:
         from kornia.feature import LAFAffNetShapeEstimator
 
         body = _load_into(LAFAffNetShapeEstimator(pretrained=False), weights, "affnet").features
-        self.net = _patch_net(body, backend, batch_size)
+        self.net = _patch_net(body, backend, batch_size, device)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         out = np.zeros((len(patches), 2, 2), np.float32)
@@ -70,11 +72,12 @@ class OriNet:
     Turning the frame by this angle (:func:`hardmatch.laf.rotate`) gives the oriented frame.
     """
 
-    def __init__(self, weights: str | os.PathLike = "orinet", batch_size: int = 256, backend: str = "auto") -> None:
+    def __init__(self, weights: str | os.PathLike = "orinet", batch_size: int = 256, backend: str = "auto",
+                 device: str = "cpu") -> None:
         from kornia.feature import OriNet as KorniaOriNet
 
         body = _load_into(KorniaOriNet(pretrained=False), weights, "orinet").features
-        self.net = _patch_net(body, backend, batch_size)
+        self.net = _patch_net(body, backend, batch_size, device)
 
     def __call__(self, patches: np.ndarray) -> np.ndarray:
         if len(patches) == 0:
