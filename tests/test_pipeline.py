@@ -97,7 +97,7 @@ def test_execution_path_choice():
     assert execution_path(PipelineConfig(device="cuda", descriptor="sift")) == "opencv"
     with pytest.raises(ValueError, match="hardnet"):
         execution_path(PipelineConfig(path="torch", descriptor="sift"))
-    with pytest.raises(ValueError, match="path must be one of"):
+    with pytest.raises(ValueError, match="path: expected one of"):
         PipelineConfig(path="gpu")
 
 
