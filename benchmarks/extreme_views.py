@@ -1,8 +1,8 @@
 """Extreme-view dev set: matched pairs, false accepts and time per pair for hardmatch pipelines and
 OpenCV's ASIFT (``cv2.AffineFeature`` over SIFT, ratio 0.8 + DEGENSAC), interleaved in one run.
 
-    nice python benchmarks/extreme_views.py                                   # default, wide, asift on every set
-    nice python benchmarks/extreme_views.py --method wide --method "wide:mods_max_tilt=6" --set generated
+    nice python benchmarks/extreme_views.py          # default, wide-previous, wide, asift on every set
+    nice python benchmarks/extreme_views.py --method wide --method wide:view_tilts=2/4/6 --set generated
 
 Sets: ``generated`` (the seeded EVD-like pairs of ``make_evd_like.py``, made under ``--data`` when
 absent), ``nonmatching`` (image 1 of one generated scene with image 2 of another: every returned
@@ -11,8 +11,9 @@ is matched when the ground-truth points reproject within 5 px under the returned
 rule); a model returned on a matching pair that is not right is counted as a false accept too.
 Nothing is judged by inlier count.
 
-``--method`` is ``asift`` or a pipeline spec as ``hardmatch eval`` takes it (``wide``,
-``wide:mods_max_tilt=6``). Pairs are run method by method in turn (same pair, then the next), so
+``--method`` is ``asift``, ``wide-previous`` (the steps ``wide`` had before: base, Hessian-affine
++ AffNet, DoG on tilts 2 and 4) or a pipeline spec as ``hardmatch eval`` takes it (``wide``,
+``wide:view_tilts=2/4/6``). Pairs are run method by method in turn (same pair, then the next), so
 the time ratios between methods hold on a shared machine. Rows go to ``OUT/rows.jsonl`` as they
 finish (a re-run resumes), the table to ``OUT/table.md``.
 """
@@ -30,6 +31,7 @@ import numpy as np
 from hardmatch.datasets.pairs import judge, read_dataset
 from hardmatch.evaluate import parse_pipeline_spec
 from hardmatch.io import load_gray
+from hardmatch.mods import OnDemandMatcher, Step
 from hardmatch.pipeline import Pipeline
 from hardmatch.verify import verify
 
@@ -84,16 +86,31 @@ class ASIFT:
         return result.model, result.num_inliers
 
 
+def previous_wide_steps() -> tuple:
+    """The steps of ``wide`` before the extreme-view steps: base, Hessian-affine + AffNet, DoG on
+    ASIFT views of tilts 2 and 4 at 72/t degrees (600 frames per view)."""
+    return (
+        Step("base"),
+        Step("hessaff-affnet", {"detector": "hessaff", "affine": "affnet", "nfeatures": 4000, "matcher": "fginn"}),
+        Step("views-dog", {"detector": "dog", "nfeatures": 600, "matcher": "fginn"}, tilts=(2.0, 4.0), angle_step=72.0),
+    )
+
+
 def make_method(label: str):
-    """label -> callable(gray1, gray2) -> (H or None, inliers, step)."""
+    """label -> callable(gray1, gray2) -> (H or None, inliers, step).
+
+    ``asift``; ``wide-previous`` (the wide preset's earlier steps, for time ratios); or a pipeline spec."""
     if label == "asift":
         asift = ASIFT()
         return lambda g1, g2: (*asift(g1, g2), None)
-    spec = parse_pipeline_spec(label)
-    pipeline = Pipeline(spec.config.with_options(geometry="homography"))
+    if label.startswith("wide-previous"):  # options as for wide: wide-previous:step_inliers=...
+        config = parse_pipeline_spec("wide" + label[len("wide-previous"):]).config
+        matcher = OnDemandMatcher(config.with_options(geometry="homography"), previous_wide_steps())
+    else:
+        matcher = Pipeline(parse_pipeline_spec(label).config.with_options(geometry="homography"))
 
     def run(g1, g2):
-        result = pipeline.match_pair(g1, g2)
+        result = matcher.match_pair(g1, g2)
         return result.model, result.num_inliers, result.step
     return run
 
@@ -142,7 +159,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(HERE.parent / "out" / "evd-like"), help="generated set (made if absent)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--count", type=int, default=12)
-    parser.add_argument("--method", action="append", help="asift or a pipeline spec (default: default, wide, asift)")
+    parser.add_argument("--method", action="append", help="asift, wide-previous or a pipeline spec (default: default, wide-previous, wide, asift)")
     parser.add_argument("--set", action="append", choices=("generated", "nonmatching", "homogr", "graf"))
     parser.add_argument("--pair", action="append", help="only these pair names")
     parser.add_argument("--out", default=str(HERE.parent / "out" / "extreme_views"))
@@ -150,7 +167,7 @@ def main() -> None:
     shared = Path(args.shared)
     if not (shared / "data").is_dir():
         raise SystemExit(f"{shared}/data is absent: pass --shared")
-    methods = args.method or ["default", "wide", "asift"]
+    methods = args.method or ["default", "wide-previous", "wide", "asift"]
     set_names = args.set or ["generated", "nonmatching", "homogr", "graf"]
     sets = load_sets(shared, Path(args.data), args.seed, args.count)
     out = Path(args.out)

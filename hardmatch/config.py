@@ -56,9 +56,10 @@ class PipelineConfig:
     on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
                                   "and synthesized tilted views (see hardmatch.mods)")
     step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search")
-    view_tilts: str = _opt("2,4", "on_demand: tilts of the synthesized views of the last step, comma-separated "
-                                  "(ASIFT: 1.41,2,2.83,4,...)")
-    view_angle_step: float = _opt(72.0, "on_demand: in-plane angle step of the views, degrees (divided by the tilt)")
+    view_tilts: str = _opt("2,4,6,8", "on_demand: tilts of the synthesized views of the view steps, separated by ',' or '/' "
+                                      "(MODS: 2,4,6,8; MSER views take tilts 3,6,9 up to the largest + 1)")
+    view_angle_step: float = _opt(360.0, "on_demand: rotation density of the first view step, degrees (one view every "
+                                         "angle/t degrees at tilt t; the next step samples 3 times denser)")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)")
 
     def __post_init__(self) -> None:
@@ -72,9 +73,10 @@ class PipelineConfig:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
 
     def tilts(self) -> tuple[float, ...]:
-        """``view_tilts`` parsed; ``ValueError`` unless comma-separated numbers >= 1."""
+        """``view_tilts`` parsed (``,`` or ``/`` between numbers: ``/`` fits in an eval spec); ``ValueError`` unless
+        numbers >= 1."""
         try:
-            tilts = tuple(float(t) for t in str(self.view_tilts).split(","))
+            tilts = tuple(float(t) for t in str(self.view_tilts).replace("/", ",").split(","))
         except ValueError:
             raise ValueError(f"view_tilts must be comma-separated numbers, got {self.view_tilts!r}") from None
         if not tilts or min(tilts) < 1.0 or self.view_angle_step <= 0:
