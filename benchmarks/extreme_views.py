@@ -48,8 +48,8 @@ def _generator():
     return module
 
 
-def load_sets(shared: Path, data: Path, seed: int, count: int) -> dict:
-    """name -> list of PairSpec (nonmatching pairs carry no ground truth)."""
+def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int) -> dict:
+    """name -> list of PairSpec (nonmatching pairs carry no ground truth; the first ``nonmatching`` of them)."""
     if not (data / "h").is_dir():
         gen = _generator()
         gen.generate(shared / "data" / "train-images" / "bsd100", data, count=count, seed=seed)
@@ -57,7 +57,7 @@ def load_sets(shared: Path, data: Path, seed: int, count: int) -> dict:
     graf = {s.name: s for s in read_dataset(shared / "data" / "oxford" / "graf", "oxford")}
     return {
         "generated": read_dataset(data, "evd"),
-        "nonmatching": read_dataset(data / "nonmatching.txt", "pairs"),
+        "nonmatching": read_dataset(data / "nonmatching.txt", "pairs")[:nonmatching],
         "homogr": [homogr[n] for n in ("LePoint1", "LePoint2", "LePoint3", "ExtremeZoom")],
         "graf": [graf[n] for n in ("graf/1-4", "graf/1-5")],
     }
@@ -158,7 +158,8 @@ def main() -> None:
     parser.add_argument("--shared", default=str(SHARED))
     parser.add_argument("--data", default=str(HERE.parent / "out" / "evd-like"), help="generated set (made if absent)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--count", type=int, default=12, help="generated pairs (when the set is made)")
+    parser.add_argument("--nonmatching", type=int, default=6, help="non-matching pairs to run")
     parser.add_argument("--method", action="append", help="asift, wide-previous or a pipeline spec (default: default, wide-previous, wide, asift)")
     parser.add_argument("--set", action="append", choices=("generated", "nonmatching", "homogr", "graf"))
     parser.add_argument("--pair", action="append", help="only these pair names")
@@ -169,7 +170,7 @@ def main() -> None:
         raise SystemExit(f"{shared}/data is absent: pass --shared")
     methods = args.method or ["default", "wide-previous", "wide", "asift"]
     set_names = args.set or ["generated", "nonmatching", "homogr", "graf"]
-    sets = load_sets(shared, Path(args.data), args.seed, args.count)
+    sets = load_sets(shared, Path(args.data), args.seed, args.count, args.nonmatching)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"

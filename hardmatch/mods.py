@@ -204,29 +204,31 @@ def default_steps(config) -> tuple[Step, ...]:
     2. ``affine``: Hessian-affine + AffNet frames and MSER at scales 1, 1/4, 1/8 on the originals;
     3. ``views``: DoG and Hessian-affine (Baumberg) on views tilted by ``config.view_tilts`` at
        rotation density ``config.view_angle_step`` (MODS's 360: one view per 360/t degrees over
-       [0, 180)), plus MSER on tilts 3, 6, 9 (up to the largest view tilt + 1) at the same density;
-    4. ``views-dense``: the same tilts at a three times denser rotation sampling (MODS's 120), with a
-       third of the frames per view.
+       [0, 180)), plus MSER on tilts 1, 3, 6, 9 (up to the largest view tilt + 1) at the same density;
+    4. ``views-dense``: DoG and Hessian-affine on the same tilts at a three times denser rotation
+       sampling (MODS's 120), with a third of the frames per view.
 
     Matching is FGINN at ratio 0.8 over the union of the features of the steps so far.
     """
-    tilts = (1.0,) + tuple(t for t in config.tilts() if t > 1.0)
+    tilts = tuple(t for t in config.tilts() if t > 1.0) or (1.0,)
     mser_tilts = (1.0,) + tuple(t for t in MSER_TILTS if t <= max(tilts) + 1.0)
     density = config.view_angle_step
     fginn = {"matcher": "fginn", "ratio": 0.8}
-    views = lambda name, step, n: Step(name, fginn, frames=(  # noqa: E731
-        Frames({"detector": "dog", "nfeatures": n}, tilts, step),
-        Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": n}, tilts, step),
-        Frames({"detector": "mser", "nfeatures": n}, mser_tilts, step),
-    ))
     return (
         Step("base"),
         Step("affine", fginn, frames=(
             Frames({"detector": "hessaff", "affine": "affnet", "nfeatures": 4000}),
             Frames({"detector": "mser", "nfeatures": 2000}, scales=MSER_SCALES),
         )),
-        views("views", density, VIEW_FEATURES),
-        views("views-dense", density / 3.0, VIEW_FEATURES // 3),
+        Step("views", fginn, frames=(
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES}, tilts, density),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES}, tilts, density),
+            Frames({"detector": "mser", "nfeatures": VIEW_FEATURES}, mser_tilts, density),
+        )),
+        Step("views-dense", fginn, frames=(
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
+        )),
     )
 
 
@@ -235,7 +237,7 @@ MSER_TILTS = (3.0, 6.0, 9.0)
 MSER_SCALES = (1.0, 0.25, 0.125)
 #: frames per detector and view in the first view step (a third of it in the dense step, which has
 #: about three times the views, so both steps cost about the same)
-VIEW_FEATURES = 300
+VIEW_FEATURES = 150
 
 
 class OnDemandMatcher:
