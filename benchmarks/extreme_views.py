@@ -134,8 +134,14 @@ def run_pair(label: str, method, set_name: str, spec) -> dict:
 
 def table(rows: list, methods: list, sets: list) -> str:
     head = "| method | " + " | ".join(f"{s}: matched / false acc. / s per pair" if s != "nonmatching" else
-                                       "nonmatching: false acc. / s per pair" for s in sets) + " |"
-    lines = [head, "|---" * (len(sets) + 1) + "|"]
+                                       "nonmatching: false acc. / s per pair" for s in sets) + " | time, all pairs | slowest pair |"
+    lines = [head, "|---" * (len(sets) + 3) + "|"]
+    reference = "asift" if "asift" in methods else methods[0]
+    # time ratios over the pairs every method ran (same pairs, interleaved)
+    keys = {m: {(r["set"], r["pair"]) for r in rows if r["method"] == m} for m in methods}
+    common = set.intersection(*keys.values()) if keys else set()
+    total = {m: sum(r["seconds"] for r in rows if r["method"] == m and (r["set"], r["pair"]) in common)
+             for m in methods}
     for m in methods:
         cells = []
         for s in sets:
@@ -149,6 +155,10 @@ def table(rows: list, methods: list, sets: list) -> str:
                 cells.append(f"{fa}/{len(rs)}, {sec:.1f} s")
             else:
                 cells.append(f"{sum(r['matched'] for r in rs)}/{len(rs)}, {fa}, {sec:.1f} s")
+        ratio = total[m] / total[reference] if total[reference] else float("nan")
+        cells.append(f"{total[m]:.0f} s ({ratio:.2f}x {reference})")
+        slowest = max((r for r in rows if r["method"] == m), key=lambda r: r["seconds"], default=None)
+        cells.append("-" if slowest is None else f"{slowest['seconds']:.1f} s ({slowest['pair']})")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
