@@ -29,6 +29,11 @@ def load_specs(shared: Path) -> dict:
     return specs
 
 
+def views_step(config):
+    """The first view-synthesis step of ``wide`` (``hardmatch.mods.default_steps``)."""
+    return next(step for step in OnDemandMatcher(config).steps if step.name == "views")
+
+
 def run(spec, matcher: OnDemandMatcher) -> str:
     t0 = time.perf_counter()
     result = matcher.match_pair(spec.image1, spec.image2)
@@ -56,14 +61,13 @@ def main() -> None:
         for tilts in args.tilts:
             for name in ("graf/1-5", "LePoint2", "LePoint3"):
                 config = get_preset("wide").with_options(geometry=specs[name].geometry, view_tilts=tilts)
-                matcher = OnDemandMatcher(config, steps=(OnDemandMatcher(config).steps[-1],))
+                matcher = OnDemandMatcher(config, steps=(views_step(config),))
                 print(f"tilts {tilts:8s} {name:10s}  {run(specs[name], matcher)}", flush=True)
         return
     for name in ("graf/1-4", "graf/1-5", "LePoint2", "LePoint3"):
         config = get_preset("wide").with_options(geometry=specs[name].geometry)
-        views_step = OnDemandMatcher(config).steps[-1]
         for patches_from in ("original", "view"):
-            matcher = OnDemandMatcher(config, steps=(views_step,), patches_from=patches_from)
+            matcher = OnDemandMatcher(config, steps=(views_step(config),), patches_from=patches_from)
             print(f"{name:10s} {patches_from:8s}  {run(specs[name], matcher)}", flush=True)
 
 

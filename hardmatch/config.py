@@ -70,9 +70,9 @@ def _join_numbers(value):
 
 
 def parse_tilts(text: str) -> tuple[float, ...]:
-    """``"2,4"`` -> ``(2.0, 4.0)``; ``ValueError`` unless comma-separated finite numbers >= 1."""
+    """``"2,4"`` or ``"2/4"`` -> ``(2.0, 4.0)``; ``ValueError`` unless finite numbers >= 1 separated by ``,`` or ``/``."""
     try:
-        tilts = tuple(float(t) for t in str(text).split(","))
+        tilts = tuple(float(t) for t in str(text).replace("/", ",").split(","))
     except ValueError:
         raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
     if not tilts or not all(math.isfinite(t) and t >= 1.0 for t in tilts):
@@ -242,10 +242,12 @@ class PipelineConfig:
     on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
                                   "and synthesized tilted views (see hardmatch.mods)")
     step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search", range="[1, inf)")
-    view_tilts: str = _opt("2,4", "on_demand: tilts of the synthesized views of the last step, comma-separated "
-                                  "(ASIFT: 1.41,2,2.83,4,...)", check=_check_tilts, parse=_join_numbers)
-    view_angle_step: float = _opt(72.0, "on_demand: in-plane angle step of the views, degrees (divided by the tilt)",
-                                  range="(0, 180]")
+    view_tilts: str = _opt("2,4,6,8", "on_demand: tilts of the synthesized views of the view steps, separated by "
+                                      "',' or '/' (MODS: 2,4,6,8; MSER views take tilts 3,6,9 up to the largest + 1)",
+                           check=_check_tilts, parse=_join_numbers)
+    view_angle_step: float = _opt(360.0, "on_demand: rotation density of the first view step, degrees (one view "
+                                         "every angle/t degrees at tilt t; the next step samples 3 times denser)",
+                                  range="(0, 720]")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)",
                             range="[0, inf)")
     max_side: int = _opt(1600, "working resolution: images whose longest side is larger are downscaled to it "
@@ -267,7 +269,7 @@ class PipelineConfig:
                 object.__setattr__(self, f.name, converted)
 
     def tilts(self) -> tuple[float, ...]:
-        """``view_tilts`` parsed: (T,) floats >= 1."""
+        """``view_tilts`` parsed (``,`` or ``/`` between numbers: ``/`` fits in an eval spec): (T,) floats >= 1."""
         return parse_tilts(self.view_tilts)
 
     def with_options(self, **options) -> "PipelineConfig":

@@ -24,6 +24,7 @@ import numpy as np
 from . import laf as laflib
 from .detect.base import Detections
 from .io import WorkingImage, load_working
+from .patches import build_pyramid
 from .pipeline import Features, Pipeline
 
 #: ASIFT's angle step at tilt t is ANGLE_STEP / t degrees, over [0, 180).
@@ -32,26 +33,30 @@ ANGLE_STEP = 72.0
 
 @dataclass(frozen=True)
 class View:
-    """One synthesized view: tilt ``t`` >= 1 and in-plane angle ``phi`` in degrees."""
+    """One synthesized view: tilt ``t`` >= 1, in-plane angle ``phi`` in degrees, then a zoom by ``scale`` <= 1."""
 
     tilt: float = 1.0
     angle: float = 0.0
+    scale: float = 1.0
 
     @property
     def is_identity(self) -> bool:
-        return self.tilt == 1.0 and self.angle == 0.0
+        return self.tilt == 1.0 and self.angle == 0.0 and self.scale == 1.0
 
 
-def view_set(tilts=(1.0,), angle_step: float = ANGLE_STEP) -> list[View]:
-    """ASIFT sampling: for each tilt t, angles 0, s, 2s, ... < 180 with s = angle_step / t (one view at t = 1)."""
+def view_set(tilts=(1.0,), angle_step: float = ANGLE_STEP, scales=(1.0,)) -> list[View]:
+    """ASIFT sampling: for each scale and tilt t, angles 0, s, 2s, ... < 180 with s = angle_step / t
+    (one view at t = 1). MODS writes ``angle_step`` as the rotation density (360 gives one view at
+    t <= 2, four at t = 8)."""
     views = []
-    for t in tilts:
-        t = float(t)
-        if t <= 1.0:
-            views.append(View(1.0, 0.0))
-            continue
-        step = angle_step / t
-        views += [View(t, float(a)) for a in np.arange(0.0, 180.0 - 1e-6, step)]
+    for scale in scales:
+        for t in tilts:
+            t = float(t)
+            if t <= 1.0:
+                views.append(View(1.0, 0.0, float(scale)))
+                continue
+            step = angle_step / t
+            views += [View(t, float(a), float(scale)) for a in np.arange(0.0, 180.0 - 1e-6, step)]
     return views
 
 
@@ -59,6 +64,8 @@ def synthesize(image: np.ndarray, view: View) -> tuple[np.ndarray, np.ndarray]:
     """The view image and the affine map (2, 3) from original pixels to view pixels."""
     if view.is_identity:
         return image, np.array([[1.0, 0, 0], [0, 1.0, 0]])
+    if view.tilt == 1.0 and view.angle == 0.0:
+        return _zoom(image, np.array([[1.0, 0, 0], [0, 1.0, 0]]), view.scale)
     h, w = image.shape[:2]
     theta = np.deg2rad(view.angle)
     # image rotated by phi in the OpenCV sense (counter-clockwise on screen): y points down
@@ -78,7 +85,20 @@ def synthesize(image: np.ndarray, view: View) -> tuple[np.ndarray, np.ndarray]:
         # cv2.resize maps pixel centres: x' = (x + 0.5) * sx - 0.5
         squash = np.array([[sx, 0.0], [0.0, 1.0]])
         affine = np.concatenate([squash @ affine[:, :2], squash @ affine[:, 2:] + [[0.5 * sx - 0.5], [0.0]]], axis=1)
-    return rotated, affine
+    return _zoom(rotated, affine, view.scale)
+
+
+def _zoom(image: np.ndarray, affine: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` shrunk by ``scale`` <= 1 (area averaging) and ``affine`` (2, 3) composed with the shrink."""
+    if scale >= 1.0:
+        return image, affine
+    h, w = image.shape[:2]
+    new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    sx, sy = new_w / w, new_h / h
+    shrink = np.diag([sx, sy])
+    offset = np.array([[0.5 * sx - 0.5], [0.5 * sy - 0.5]])
+    return small, np.concatenate([shrink @ affine[:, :2], shrink @ affine[:, 2:] + offset], axis=1)
 
 
 def _as_homography(affine: np.ndarray) -> np.ndarray:
@@ -114,33 +134,110 @@ def detect_in_views(detect, image: np.ndarray, views: list[View]) -> Detections:
     return merged.subset(laflib.unique(merged.lafs))
 
 
+#: FrameDetector options a :class:`Frames` group may set; everything else is a step (pipeline) option.
+FRAME_OPTIONS = ("detector", "nfeatures", "affine", "orientation", "contrast_threshold")
+
+
+@dataclass(frozen=True)
+class Frames:
+    """One detector setting of a step and the views it runs on.
+
+    ``options``: :data:`FRAME_OPTIONS` overrides (``nfeatures`` counts per view);
+    ``tilts``/``angle_step``/``scales`` give the views (:func:`view_set`).
+    """
+
+    options: dict = field(default_factory=dict)
+    tilts: tuple = (1.0,)
+    angle_step: float = ANGLE_STEP
+    scales: tuple = (1.0,)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.options) - set(FRAME_OPTIONS))
+        if unknown:
+            raise ValueError(f"Frames options must be among {', '.join(FRAME_OPTIONS)}, got {', '.join(unknown)}")
+
+    def views(self) -> list[View]:
+        return view_set(self.tilts, self.angle_step, self.scales)
+
+
 @dataclass(frozen=True)
 class Step:
-    """One matching step: pipeline option overrides and the views to synthesize.
+    """One matching step: pipeline option overrides and the frames to detect.
 
-    ``options`` override the base configuration (detector, nfeatures per view, affine,
-    orientation, ...); ``tilts``/``angle_step`` give the views (:func:`view_set`).
+    ``options`` override the base configuration (matcher, ratio, ... and, for the frames of a step
+    without ``frames``, detector, nfeatures per view, affine, orientation). ``frames`` lists several
+    detector settings, each on its own views (MODS: MSER on tilts 1, 3, 6, 9 at three scales with
+    Hessian-affine on tilts 1, 2, 4, 6, 8 in one step); without it, one group on the views given by
+    ``tilts``/``angle_step``. All groups' patches are described in one batched call per image.
     """
 
     name: str
     options: dict = field(default_factory=dict)
     tilts: tuple = (1.0,)
     angle_step: float = ANGLE_STEP
+    frames: tuple = ()
+
+    def groups(self) -> tuple[Frames, ...]:
+        if self.frames:
+            return tuple(self.frames)
+        frame_options = {k: v for k, v in self.options.items() if k in FRAME_OPTIONS}
+        return (Frames(frame_options, self.tilts, self.angle_step),)
 
     def views(self) -> list[View]:
-        return view_set(self.tilts, self.angle_step)
+        """All views of the step (the union over its groups, in order)."""
+        views = []
+        for group in self.groups():
+            views += [v for v in group.views() if v not in views]
+        return views
+
+    @property
+    def is_plain(self) -> bool:
+        """One group on the original image only: the step is its pipeline's own ``extract``."""
+        groups = self.groups()
+        return len(groups) == 1 and not self.frames and all(v.is_identity for v in groups[0].views())
 
 
 def default_steps(config) -> tuple[Step, ...]:
-    """The steps of ``--preset wide``: the base configuration first (so pairs it matches cost
-    nothing more), then Hessian-affine + AffNet frames on the originals, then DoG on the ASIFT
-    views given by ``config.view_tilts`` / ``config.view_angle_step`` (600 frames per view)."""
+    """The steps of ``--preset wide``, MODS's order (cheapest first, denser views later):
+
+    1. ``base``: the base configuration itself (so pairs it matches cost what it costs);
+    2. ``affine``: Hessian-affine + AffNet frames and MSER at scales 1, 1/4, 1/8 on the originals;
+    3. ``views``: DoG and Hessian-affine (Baumberg) on views tilted by ``config.view_tilts`` at
+       rotation density ``config.view_angle_step`` (MODS's 360: one view per 360/t degrees over
+       [0, 180)), plus MSER on tilts 1, 3, 6, 9 (up to the largest view tilt + 1) at the same density;
+    4. ``views-dense``: DoG and Hessian-affine on the same tilts at a three times denser rotation
+       sampling (MODS's 120), with a third of the frames per view.
+
+    Matching is FGINN at ratio 0.8 over the union of the features of the steps so far.
+    """
+    tilts = tuple(t for t in config.tilts() if t > 1.0) or (1.0,)
+    mser_tilts = (1.0,) + tuple(t for t in MSER_TILTS if t <= max(tilts) + 1.0)
+    density = config.view_angle_step
+    fginn = {"matcher": "fginn", "ratio": 0.8}
     return (
         Step("base"),
-        Step("hessaff-affnet", {"detector": "hessaff", "affine": "affnet", "nfeatures": 4000, "matcher": "fginn"}),
-        Step("views-dog", {"detector": "dog", "nfeatures": 600, "matcher": "fginn"},
-             tilts=config.tilts(), angle_step=config.view_angle_step),
+        Step("affine", fginn, frames=(
+            Frames({"detector": "hessaff", "affine": "affnet", "nfeatures": 4000}),
+            Frames({"detector": "mser", "nfeatures": 2000}, scales=MSER_SCALES),
+        )),
+        Step("views", fginn, frames=(
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES}, tilts, density),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES}, tilts, density),
+            Frames({"detector": "mser", "nfeatures": VIEW_FEATURES}, mser_tilts, density),
+        )),
+        Step("views-dense", fginn, frames=(
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
+        )),
     )
+
+
+#: MODS's MSER sampling: tilts (up to the largest view tilt) and scales.
+MSER_TILTS = (3.0, 6.0, 9.0)
+MSER_SCALES = (1.0, 0.25, 0.125)
+#: frames per detector and view in the first view step (a third of it in the dense step, which has
+#: about three times the views, so both steps cost about the same)
+VIEW_FEATURES = 150
 
 
 class OnDemandMatcher:
@@ -158,29 +255,42 @@ class OnDemandMatcher:
         self.patches_from = patches_from
         self.steps = default_steps(config) if steps is None else tuple(steps)
         self.min_inliers = config.step_inliers if min_inliers is None else int(min_inliers)
-        self._pipelines: dict[str, object] = {}
+        self._pipelines: dict[tuple, Pipeline] = {}
 
-    def pipeline(self, step: Step) -> Pipeline:
-        if step.name not in self._pipelines:
+    def pipeline(self, step: Step, group: Frames | None = None) -> Pipeline:
+        """The step's pipeline (matching, verification, descriptor), or that of one of its frame groups."""
+        key = (step.name, None if group is None else repr(group))
+        if key not in self._pipelines:
+            options = {**step.options, **({} if group is None else group.options)}
             # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
-            self._pipelines[step.name] = Pipeline(self.config.with_options(
-                **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **step.options}))
-        return self._pipelines[step.name]
+            self._pipelines[key] = Pipeline(self.config.with_options(
+                **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options}))
+        return self._pipelines[key]
 
-    def features(self, step: Step, work: WorkingImage) -> Features:
-        """Features of one image (at working resolution) for one step (views synthesized when the step has
-        tilts), in the original image's pixels."""
+    def features(self, step: Step, work: WorkingImage, pyramid: list[np.ndarray] | None = None) -> Features:
+        """Features of one image (at working resolution, ``pyramid`` its reusable pyramid) for one step: every
+        group's frames on its views, mapped back to the working image, merged, and described in one batched call
+        (patches cut from the working image); returned in the original image's pixels."""
         pipeline = self.pipeline(step)
-        views = step.views()
-        if len(views) == 1 and views[0].is_identity:
+        if step.is_plain:
             return pipeline.extract(work)
         gray = work.gray
         if self.patches_from == "view":
-            return self._features_described_on_views(pipeline, gray, views).in_original(work)
+            return Features.concat([self._features_described_on_views(self.pipeline(step, g), gray, g.views())
+                                    for g in step.groups()]).in_original(work)
         t0 = time.perf_counter()
-        detections = detect_in_views(pipeline.frames, gray, views)
+        parts = []
+        for group in step.groups():
+            frames = self.pipeline(step, group).frames
+            views = group.views()
+            if len(views) == 1 and views[0].is_identity:
+                parts.append(frames(gray, pyramid=pyramid))
+            else:
+                parts.append(detect_in_views(frames, gray, views))
+        detections = Detections.concat(parts)
+        detections = detections.subset(laflib.unique(detections.lafs))
         t1 = time.perf_counter()
-        features = pipeline.describe_frames(gray, detections)
+        features = pipeline.describe_frames(gray, detections, pyramid=pyramid)
         features.timings = {"detect": t1 - t0, **features.timings}
         return features.in_original(work)
 
@@ -201,13 +311,16 @@ class OnDemandMatcher:
         t_start = time.perf_counter()
         # views are synthesized from the working images; features come back in original pixels
         work1, work2 = load_working(image1, self.config.max_side), load_working(image2, self.config.max_side)
+        pyramids = {}
         so_far1, so_far2 = [], []
         tried = []
         best = None
         for step in self.steps:
             t0 = time.perf_counter()
-            so_far1.append(self.features(step, work1))
-            so_far2.append(self.features(step, work2))
+            if not step.is_plain and not pyramids:
+                pyramids = {1: build_pyramid(work1.gray), 2: build_pyramid(work2.gray)}
+            so_far1.append(self.features(step, work1, pyramids.get(1)))
+            so_far2.append(self.features(step, work2, pyramids.get(2)))
             result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,

@@ -11,7 +11,7 @@ from hardmatch import laf
 from hardmatch.cli import main
 from hardmatch.config import get_preset
 from hardmatch.detect.base import Detections
-from hardmatch.mods import OnDemandMatcher, Step, View, detect_in_views, synthesize, view_set
+from hardmatch.mods import Frames, OnDemandMatcher, Step, View, default_steps, detect_in_views, synthesize, view_set
 
 from .conftest import need_shared, reprojection_error, textured_image
 
@@ -23,7 +23,15 @@ def test_view_set_follows_asift_sampling():
     assert [v.angle for v in views if v.tilt == 2.0] == pytest.approx([0, 36, 72, 108, 144])
 
 
-@pytest.mark.parametrize("view", [View(2.0, 30.0), View(4.0, 100.0), View(2.8, 0.0)])
+def test_view_set_samples_scales_and_mods_rotation_density():
+    views = view_set((1.0, 2.0, 8.0), 360.0, scales=(1.0, 0.25))
+    assert len(views) == 2 * (1 + 1 + 4)
+    assert [v.angle for v in views if v.tilt == 8.0 and v.scale == 1.0] == pytest.approx([0, 45, 90, 135])
+    assert {v.scale for v in views} == {1.0, 0.25}
+
+
+@pytest.mark.parametrize("view", [View(2.0, 30.0), View(4.0, 100.0), View(2.8, 0.0), View(1.0, 0.0, 0.25),
+                                  View(6.0, 20.0, 0.5)])
 def test_synthesized_view_maps_points_as_its_affine_says(view):
     image = np.zeros((200, 300), np.uint8)
     image[50:53, 80:83] = 255
@@ -33,7 +41,7 @@ def test_synthesized_view_maps_points_as_its_affine_says(view):
     weights = out[ys, xs].astype(np.float64)
     centre = np.array([np.average(xs, weights=weights), np.average(ys, weights=weights)])
     assert np.linalg.norm(centre - expected) < 0.5
-    assert abs(np.linalg.det(affine[:, :2]) - 1.0 / view.tilt) < 0.02
+    assert abs(np.linalg.det(affine[:, :2]) - view.scale ** 2 / view.tilt) < 0.02
 
 
 def test_frames_from_a_tilted_view_come_back_as_affine_frames_on_the_blob():
@@ -105,9 +113,38 @@ def test_cli_wide_preset_matches_a_hard_homogr_pair(tmp_path, affnet_home):
 
 
 def test_view_sets_come_from_the_configuration():
-    config = get_preset("wide").with_options(view_tilts="1.41,2,2.83", view_angle_step=60)
-    views = OnDemandMatcher(config).steps[-1].views()
+    config = get_preset("wide").with_options(view_tilts="1.41/2,2.83", view_angle_step=60)
+    views = [g for g in OnDemandMatcher(config).steps[2].groups() if g.options["detector"] == "dog"][0].views()
     assert sorted({v.tilt for v in views}) == [1.41, 2.0, 2.83] and len(views) == 5 + 6 + 9
     for bad in ({"view_tilts": "0.5"}, {"view_tilts": "2,x"}, {"view_angle_step": 0.0}):
         with pytest.raises(ValueError, match="view_"):
             get_preset("wide").with_options(**bad)
+
+
+def test_default_steps_follow_mods_order():
+    steps = default_steps(get_preset("wide"))
+    assert [s.name for s in steps] == ["base", "affine", "views", "views-dense"]
+    assert steps[0].is_plain and not any(s.is_plain for s in steps[1:])
+    views, dense = steps[2], steps[3]
+    assert max(v.tilt for v in views.views()) == 9.0  # MSER reaches 9 next to Hessian/DoG's 8
+    assert {g.options["detector"] for g in views.groups()} == {"dog", "hessaff", "mser"}
+    dog_views = [len(g.views()) for s in (views, dense) for g in s.groups() if g.options["detector"] == "dog"]
+    assert dog_views == [1 + 2 + 3 + 4, 3 + 6 + 9 + 12]  # tilts 2, 4, 6, 8 at 360/t, then 3x denser
+    assert all(s.options == {"matcher": "fginn", "ratio": 0.8} for s in steps[1:])
+    with pytest.raises(ValueError, match="Frames options"):
+        Frames({"matcher": "snn"})
+
+
+def test_a_step_with_several_frame_groups_describes_them_in_one_call(hard_pair, monkeypatch):
+    image, view, _ = hard_pair
+    config = get_preset("wide").with_options(geometry="homography")
+    step = Step("mixed", {"matcher": "fginn"}, frames=(Frames({"detector": "dog", "nfeatures": 200}, (1.0, 4.0)),
+                                                        Frames({"detector": "mser", "nfeatures": 200}, scales=(1.0, 0.5))))
+    matcher = OnDemandMatcher(config, (step,))
+    calls = []
+    pipeline = matcher.pipeline(step)
+    original = pipeline.describe_frames
+    monkeypatch.setattr(pipeline, "describe_frames", lambda *a, **k: calls.append(1) or original(*a, **k))
+    features = matcher.features(step, view)
+    assert len(calls) == 1 and len(features) > 200
+    assert np.all((features.points >= 0) & (features.points <= [view.shape[1] - 1, view.shape[0] - 1]))
