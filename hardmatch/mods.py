@@ -267,11 +267,12 @@ class OnDemandMatcher:
                 **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options}))
         return self._pipelines[key]
 
-    def features(self, step: Step, work: WorkingImage, pyramid: list[np.ndarray] | None = None) -> Features:
+    def features(self, step: Step, work: WorkingImage | np.ndarray, pyramid: list[np.ndarray] | None = None) -> Features:
         """Features of one image (at working resolution, ``pyramid`` its reusable pyramid) for one step: every
         group's frames on its views, mapped back to the working image, merged, and described in one batched call
         (patches cut from the working image); returned in the original image's pixels."""
         pipeline = self.pipeline(step)
+        work = load_working(work, self.config.max_side)  # arrays and paths too
         if step.is_plain:
             return pipeline.extract(work)
         gray = work.gray
@@ -331,7 +332,10 @@ class OnDemandMatcher:
                 break
         best.step = best_step if best.success else None
         best.steps = tried
-        best.fallbacks = [f for step in self.steps[:len(tried)] for f in self.pipeline(step).frames.fallbacks]
+        used = [f for step in self.steps[:len(tried)]
+                for pipeline in [self.pipeline(step), *(self.pipeline(step, g) for g in step.groups())]
+                for f in pipeline.frames.fallbacks]
+        best.fallbacks = list({(f.option, f.asked, f.used): f for f in used}.values())  # one notice per stand-in
         best.config = self.config
         best.timings = {**{f"step {t['step']}": t["seconds"] for t in tried}, "total": time.perf_counter() - t_start}
         return best
