@@ -52,10 +52,16 @@ class PipelineConfig:
     max_iters: int = _opt(10000, "RANSAC iterations at most")
     confidence: float = _opt(0.9999, "RANSAC confidence")
     seed: int = _opt(0, "random seed of the robust estimator")
-    min_inliers: int = _opt(10, "a model with fewer inliers counts as not found")
+    min_inliers: int = _opt(10, "a model with fewer distinct, frame-consistent inliers counts as not found")
+    duplicate_radius: float = _opt(2.0, "before RANSAC, of tentative matches closer than this (px) to another in "
+                                        "both images keep the best ratio (MODS: 2; 0: off)")
+    accept_checks: bool = _opt(True, "accept a model only after the frame (LAF) consistency check, homography "
+                                     "sanity and min_inliers distinct inliers (hardmatch.accept); off only to measure")
     on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
                                   "and synthesized tilted views (see hardmatch.mods)")
-    step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search")
+    step_inliers: int = _opt(15, "on_demand: a step whose accepted model has this many inliers ends the search "
+                                 "(a step accepted with min_inliers..step_inliers-1 lets the next steps try; "
+                                 "the best accepted model wins)")
     view_tilts: str = _opt("2,4", "on_demand: tilts of the synthesized views of the last step, comma-separated "
                                   "(ASIFT: 1.41,2,2.83,4,...)")
     view_angle_step: float = _opt(72.0, "on_demand: in-plane angle step of the views, degrees (divided by the tilt)")

@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import laf as laflib
+from .accept import accept, unique_correspondences
 from .config import PipelineConfig, get_preset
 from .describe import HardNetDescriptor
 from .detect.base import Detections
@@ -191,25 +192,39 @@ class Pipeline:
         return features
 
     def match_features(self, f1: Features, f2: Features) -> PairResult:
-        """Match and verify two described images."""
+        """Match and verify two described images.
+
+        Every preset merges duplicate correspondences before RANSAC (``duplicate_radius``; ``matches``
+        are then the de-duplicated tentative matches) and, with ``accept_checks``, accepts the
+        model only when it passes :func:`hardmatch.accept.accept` (LAF consistency, homography
+        sanity, ``min_inliers`` distinct inliers); ``inliers`` are then those that pass the LAF check.
+        """
         c = self.config
         t0 = time.perf_counter()
         tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio, points2=f2.points,
                                    fginn_radius=c.fginn_radius)
+        if c.duplicate_radius > 0:
+            tentative = tentative.subset(unique_correspondences(f1.points[tentative.pairs[:, 0]],
+                                                                f2.points[tentative.pairs[:, 1]], tentative.ratios,
+                                                                c.duplicate_radius))
         t1 = time.perf_counter()
         pts1 = f1.points[tentative.pairs[:, 0]].astype(np.float64)
         pts2 = f2.points[tentative.pairs[:, 1]].astype(np.float64)
+        lafs1, lafs2 = f1.lafs[tentative.pairs[:, 0]], f2.lafs[tentative.pairs[:, 1]]
         result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence, c.seed,
-                        lafs1=f1.lafs[tentative.pairs[:, 0]], lafs2=f2.lafs[tentative.pairs[:, 1]],
-                        laf_check=c.laf_check, magnification=c.magnification)
-        t2 = time.perf_counter()
+                        lafs1=lafs1, lafs2=lafs2, laf_check=c.laf_check, magnification=c.magnification)
         model, inliers, reason = result.model, result.inliers, ""
         if len(f1) == 0 or len(f2) == 0:
             reason = f"no features found (image1: {len(f1)}, image2: {len(f2)})"
         elif model is None:
             reason = f"no {c.geometry} found from {len(tentative)} tentative matches"
+        elif c.accept_checks:
+            verdict = accept(c.geometry, model, inliers, pts1, pts2, lafs1, lafs2, c.min_inliers,
+                             max(c.duplicate_radius, 0.0))
+            inliers, reason = verdict.inliers, verdict.reason
         elif result.num_inliers < c.min_inliers:
             reason = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
+        t2 = time.perf_counter()
         if reason:
             model = None
             inliers = np.zeros(len(tentative), dtype=bool)

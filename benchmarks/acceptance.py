@@ -1,0 +1,206 @@
+"""Measure the model-acceptance checks (hardmatch/accept.py): the frame (LAF) errors of the inliers
+of right models (dev pairs, judged by ground truth) against those of wrong models (non-matching
+pairs, and dev pairs whose model misses the ground truth), and what the checks accept.
+
+    python benchmarks/nonmatching_pairs.py                      # the non-matching pairs file
+    nice python benchmarks/acceptance.py collect --out eval-out/acceptance     # RANSAC output, checks off
+    python benchmarks/acceptance.py report --out eval-out/acceptance           # percentiles + verdicts
+
+``collect`` runs each configuration with ``accept_checks=False`` and stores, per pair and
+configuration, the RANSAC model and inliers with their frames (``OUT/NAME.npz``, resumable).
+The configurations are the presets and, for ``wide``, each MODS step on the features
+accumulated up to it (``wide/hessaff-affnet``, ``wide/views-dog``; ``wide/base`` is
+``default``). ``report`` applies :func:`hardmatch.accept.accept` offline, so tolerances can be
+swept without re-running anything (``--set MAX_ANGLE_ERROR=45``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hardmatch import accept as acc  # noqa: E402
+from hardmatch.datasets.pairs import judge, read_dataset  # noqa: E402
+from hardmatch.io import load_gray  # noqa: E402
+from hardmatch.pipeline import Features, Pipeline  # noqa: E402
+
+SHARED = Path(os.environ.get("HARDMATCH_SHARED", REPO.parent / "shared"))
+SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
+PRESETS = ("default", "fast", "affine", "sift", "rootsift")
+WIDE_STEPS = ("wide/hessaff-affnet", "wide/views-dog")
+
+
+def pair_specs(nonmatching: Path, sets: list, negative_geometry: str) -> list:
+    specs = [("nonmatching", s) for s in read_dataset(nonmatching, "pairs", negative_geometry)]
+    for name in sets:
+        folder, fmt = SETS[name]
+        specs += [(name, s) for s in read_dataset(SHARED / folder, fmt)]
+    return specs
+
+
+def _record(path: Path, result, spec, geometry: str) -> None:
+    right = False
+    if result.model is not None and not spec.negative:
+        right, _ = judge(spec, result.model, geometry)
+    pairs = result.matches
+    f1, f2 = result.features1, result.features2
+    np.savez_compressed(
+        path, model=np.zeros((0, 3)) if result.model is None else result.model, inliers=result.inliers,
+        pts1=result.points1, pts2=result.points2, lafs1=f1.lafs[pairs[:, 0]], lafs2=f2.lafs[pairs[:, 1]],
+        right=right, negative=spec.negative, geometry=geometry)
+
+
+def _path(out: Path, dataset: str, spec, config: str, geometry: str) -> Path:
+    return out / f"{dataset}__{spec.name.replace('/', '_')}__{config.replace('/', '_')}__{geometry}.npz"
+
+
+def _base_is_enough(path: Path, min_inliers: int, step_inliers: int) -> bool:
+    """Whether wide's first step (= default) is accepted with step_inliers: then wide never runs the others."""
+    d = _load(path)
+    if d["model"].shape != (3, 3):
+        return False
+    v = acc.accept(str(d["geometry"]), d["model"], d["inliers"].astype(bool), d["pts1"], d["pts2"], d["lafs1"],
+                   d["lafs2"], min_inliers)
+    return v.accepted and v.inliers.sum() >= step_inliers
+
+
+def collect(args) -> None:
+    args.out.mkdir(parents=True, exist_ok=True)
+    configs = list(args.configs)
+    for dataset, spec in pair_specs(args.nonmatching, args.sets, args.negative_geometry):
+        geometry = spec.geometry
+        gray = None
+        _STEP_FEATURES.clear()
+        for config in configs:
+            path = _path(args.out, dataset, spec, config, geometry)
+            if path.exists():
+                continue
+            base = _path(args.out, dataset, spec, "default", geometry)
+            if config in WIDE_STEPS and base.exists() and _base_is_enough(base, args.min_inliers, 15):
+                continue
+            if gray is None:
+                gray = load_gray(spec.image1), load_gray(spec.image2)
+            t0 = time.perf_counter()
+            if config in WIDE_STEPS or config == "default":  # default = wide's first step, features shared
+                result = _wide_step("wide/base" if config == "default" else config, geometry, *gray)
+            else:
+                result = Pipeline(config, geometry=geometry, accept_checks=False).match_pair(*gray)
+            _record(path, result, spec, geometry)
+            print(f"{dataset} {spec.name} {config}: {result.num_inliers} inliers, {time.perf_counter() - t0:.1f} s",
+                  flush=True)
+
+
+_WIDE = {}
+_STEP_FEATURES: dict = {}
+
+
+def _wide_step(config: str, geometry: str, gray1, gray2):
+    """The RANSAC output of a wide step on the features of all steps up to it (checks off)."""
+    from hardmatch.mods import OnDemandMatcher
+
+    if geometry not in _WIDE:
+        _WIDE[geometry] = OnDemandMatcher(Pipeline("wide", geometry=geometry, accept_checks=False).config)
+    matcher = _WIDE[geometry]
+    last = [s.name for s in matcher.steps].index(config.split("/")[1])
+    for step in matcher.steps[:last + 1]:
+        for i, gray in ((1, gray1), (2, gray2)):
+            if (i, step.name) not in _STEP_FEATURES:
+                _STEP_FEATURES[i, step.name] = matcher.features(step, gray)
+    parts1 = [_STEP_FEATURES[1, step.name] for step in matcher.steps[:last + 1]]
+    parts2 = [_STEP_FEATURES[2, step.name] for step in matcher.steps[:last + 1]]
+    return matcher.pipeline(matcher.steps[last]).match_features(Features.concat(parts1), Features.concat(parts2))
+
+
+def _load(path: Path) -> dict:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def report(args) -> None:
+    for item in args.set or []:
+        name, value = item.split("=")
+        setattr(acc, name, float(value))
+    rows = []
+    for path in sorted(args.out.glob("*.npz")):
+        dataset, pair, config, geometry = path.stem.split("__")
+        d = _load(path)
+        rows.append((dataset, pair, config, str(geometry), d))
+    # error distributions of the inliers of right vs wrong models (RANSAC inliers, before the checks)
+    for geometry in ("homography", "fundamental"):
+        groups = {"right": [], "wrong": []}
+        for dataset, pair, config, g, d in rows:
+            if g != geometry or d["model"].shape != (3, 3) or d["inliers"].sum() < 4:
+                continue
+            k = d["inliers"].astype(bool)
+            if geometry == "homography":
+                e = acc.laf_errors_homography(d["model"], d["lafs1"][k], d["lafs2"][k])
+                e = np.stack([e["scale"], e["angle"], e["shape"]], axis=1)
+            else:
+                e = acc.laf_errors_fundamental(d["model"], d["lafs1"][k], d["lafs2"][k])[:, None]
+            groups["right" if d["right"] else "wrong"].append(e)
+        names = ("scale [oct]", "angle [deg]", "shape [log2]") if geometry == "homography" else ("axis epi [rel]",)
+        for label, parts in groups.items():
+            if not parts:
+                continue
+            e = np.concatenate(parts)
+            print(f"{geometry} {label} models ({len(parts)}), {len(e)} RANSAC inliers: percentiles 50/90/95/99")
+            for j, name in enumerate(names):
+                col = e[:, j][np.isfinite(e[:, j])]
+                print(f"  {name:14s} " + " ".join(f"{np.percentile(col, q):7.3f}" for q in (50, 90, 95, 99))
+                      + f"   (inf: {np.sum(~np.isfinite(e[:, j]))})")
+    # verdicts: before (RANSAC >= min_inliers) and after the checks
+    print("\nper configuration: right models kept / right models; wrong models accepted before -> after")
+    table: dict = {}
+    for dataset, pair, config, g, d in rows:
+        has = d["model"].shape == (3, 3)
+        before = has and d["inliers"].sum() >= args.min_inliers
+        after, reason = False, ""
+        if has:
+            v = acc.accept(g, d["model"], d["inliers"].astype(bool), d["pts1"], d["pts2"], d["lafs1"], d["lafs2"],
+                           args.min_inliers)
+            after, reason = v.accepted, v.reason
+        t = table.setdefault((config, g), {"right": 0, "right_kept": 0, "wrong_before": 0, "wrong_after": 0})
+        if d["right"] and before:
+            t["right"] += 1
+            t["right_kept"] += after
+            if not after and args.verbose:
+                print(f"  LOST {dataset} {pair} {config}: {reason}")
+        elif not d["right"]:
+            t["wrong_before"] += before
+            t["wrong_after"] += after
+            if after and args.verbose:
+                print(f"  WRONG ACCEPTED {dataset} {pair} {config}: {int(d['inliers'].sum())} RANSAC inliers")
+    for (config, g), t in sorted(table.items()):
+        print(f"  {config:22s} {g:12s} right kept {t['right_kept']}/{t['right']}, "
+              f"wrong accepted {t['wrong_before']} -> {t['wrong_after']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({f"{c} {g}": t for (c, g), t in table.items()}, indent=1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("collect", "report"))
+    parser.add_argument("--out", type=Path, default=REPO / "eval-out/acceptance")
+    parser.add_argument("--nonmatching", type=Path, default=REPO / "benchmarks/results/nonmatching/pairs.txt")
+    parser.add_argument("--sets", nargs="*", default=list(SETS))
+    parser.add_argument("--configs", nargs="*", default=list(PRESETS) + list(WIDE_STEPS))
+    parser.add_argument("--negative-geometry", default="homography")
+    parser.add_argument("--min-inliers", type=int, default=10)
+    parser.add_argument("--set", action="append", help="report: NAME=VALUE overrides a tolerance of hardmatch.accept")
+    parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    collect(args) if args.command == "collect" else report(args)
+
+
+if __name__ == "__main__":
+    main()
