@@ -6,7 +6,8 @@ pairs, and dev pairs whose model misses the ground truth), and what the checks a
     nice python benchmarks/acceptance.py collect --out eval-out/acceptance     # RANSAC output, checks off
     python benchmarks/acceptance.py report --out eval-out/acceptance           # percentiles + verdicts
 
-``collect`` runs each configuration with ``accept_checks=False`` and stores, per pair and
+``collect`` runs each configuration with ``accept_checks=False`` (and ``min_inliers=4``, so that
+the inliers of models below ``min_inliers`` are kept for the statistics) and stores, per pair and
 configuration, the RANSAC model and inliers with their frames (``OUT/NAME.npz``, resumable).
 The configurations are the presets and, for ``wide``, each MODS step on the features
 accumulated up to it (``wide/hessaff-affnet``, ``wide/views-dog``; ``wide/base`` is
@@ -40,7 +41,7 @@ WIDE_STEPS = ("wide/hessaff-affnet", "wide/views-dog")
 
 
 def pair_specs(nonmatching: Path, sets: list, negative_geometry: str) -> list:
-    specs = [("nonmatching", s) for s in read_dataset(nonmatching, "pairs", negative_geometry)]
+    specs = [("nonmatching", s) for s in read_dataset(nonmatching, "pairs", negative_geometry)] if str(nonmatching) not in ("", ".") else []
     for name in sets:
         folder, fmt = SETS[name]
         specs += [(name, s) for s in read_dataset(SHARED / folder, fmt)]
@@ -93,7 +94,7 @@ def collect(args) -> None:
             if config in WIDE_STEPS or config == "default":  # default = wide's first step, features shared
                 result = _wide_step("wide/base" if config == "default" else config, geometry, *gray)
             else:
-                result = Pipeline(config, geometry=geometry, accept_checks=False).match_pair(*gray)
+                result = Pipeline(config, geometry=geometry, accept_checks=False, min_inliers=4).match_pair(*gray)
             _record(path, result, spec, geometry)
             print(f"{dataset} {spec.name} {config}: {result.num_inliers} inliers, {time.perf_counter() - t0:.1f} s",
                   flush=True)
@@ -108,7 +109,8 @@ def _wide_step(config: str, geometry: str, gray1, gray2):
     from hardmatch.mods import OnDemandMatcher
 
     if geometry not in _WIDE:
-        _WIDE[geometry] = OnDemandMatcher(Pipeline("wide", geometry=geometry, accept_checks=False).config)
+        _WIDE[geometry] = OnDemandMatcher(Pipeline("wide", geometry=geometry, accept_checks=False,
+                                                   min_inliers=4).config)
     matcher = _WIDE[geometry]
     last = [s.name for s in matcher.steps].index(config.split("/")[1])
     for step in matcher.steps[:last + 1]:
@@ -190,7 +192,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("collect", "report"))
     parser.add_argument("--out", type=Path, default=REPO / "eval-out/acceptance")
-    parser.add_argument("--nonmatching", type=Path, default=REPO / "benchmarks/results/nonmatching/pairs.txt")
+    parser.add_argument("--nonmatching", type=Path, default=REPO / "benchmarks/results/nonmatching/pairs.txt",
+                        help="the non-matching pairs file ('' for none)")
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--configs", nargs="*", default=list(PRESETS) + list(WIDE_STEPS))
     parser.add_argument("--negative-geometry", default="homography")

@@ -126,9 +126,13 @@ def nonmatching_pair():
 def test_real_nonmatching_pair_is_rejected_by_every_preset(preset, nonmatching_pair, affnet_home):
     import hardmatch
 
-    result = hardmatch.match_pair(*nonmatching_pair, geometry="homography", preset=preset, nfeatures=2000)
+    options = {"view_tilts": "2", "view_angle_step": 144.0} if preset == "wide" else {}  # 3 views: keep it short
+    result = hardmatch.match_pair(*nonmatching_pair, geometry="homography", preset=preset, nfeatures=2000, **options)
     assert not result.success and result.H is None and result.reason
     assert result.num_inliers == 0
+    if preset == "wide":  # every step was tried and each says why it failed
+        assert [s["step"] for s in result.steps] == ["base", "hessaff-affnet", "views-dog"]
+        assert all(s["reason"] for s in result.steps) and result.reason.startswith("base: ")
 
 
 def test_real_matching_pair_is_still_accepted():
@@ -143,3 +147,24 @@ def test_real_matching_pair_is_still_accepted():
     spec = [s for s in read_dataset(root, "oxford") if s.name.endswith("1-3")][0]
     matched, error = judge(spec, result.H)
     assert matched and error < 5.0 and result.num_inliers >= 10
+
+
+def test_pairs_file_marks_nonmatching_pairs_and_eval_counts_false_accepts(tmp_path):
+    import cv2
+
+    from hardmatch.datasets.pairs import judge, read_dataset
+    from hardmatch.evaluate import summarize, summary_table
+
+    from .conftest import synthetic_texture
+
+    for name, seed in (("a.png", 1), ("b.png", 2)):
+        cv2.imwrite(str(tmp_path / name), synthetic_texture(64, 64, seed=seed))
+    (tmp_path / "pairs.txt").write_text("a.png b.png none\n")
+    spec = read_dataset(tmp_path / "pairs.txt", "pairs")[0]
+    assert spec.negative and spec.H is None and spec.points is None
+    assert judge(spec, np.eye(3)) == (False, float("inf"))  # any model of a non-matching pair is wrong
+    rows = [{"pipeline": "p", "matched": False, "inliers": 0, "time_total": 1.0, "reason": "", "negative": True,
+             "false_accept": accepted} for accepted in (True, False, False)]
+    summary = summarize(rows)
+    assert (summary[0]["negatives"], summary[0]["false_accepts"]) == (3, 1)
+    assert "1/3" in summary_table(summary)
