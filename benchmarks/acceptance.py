@@ -127,6 +127,42 @@ def _load(path: Path) -> dict:
         return {k: data[k] for k in data.files}
 
 
+def _ground_truth_h() -> dict:
+    table = {}
+    for name in ("homogr", "graf"):
+        folder, fmt = SETS[name]
+        for spec in read_dataset(SHARED / folder, fmt):
+            if spec.H is not None:
+                table[name, spec.name.replace("/", "_")] = spec.H
+    return table
+
+
+def _outlier_models(rows: list) -> list:
+    """More wrong models from real data: DEGENSAC (as the pipeline runs it) on the tentative
+    matches of a homography dev pair that the ground truth H puts more than 10 px off, i.e. a
+    pair's real outliers alone; its model and "inliers" are those of a wrong model."""
+    from hardmatch.verify import verify
+
+    truth = _ground_truth_h()
+    extra = []
+    for dataset, pair, config, g, d in rows:
+        if g != "homography" or (dataset, pair) not in truth or len(d["pts1"]) < 8:
+            continue
+        q = np.c_[d["pts1"], np.ones(len(d["pts1"]))] @ truth[dataset, pair].T
+        off = np.linalg.norm(q[:, :2] / q[:, 2:] - d["pts2"], axis=1) > 10.0
+        index = np.nonzero(off)[0]
+        if len(index) < 8:
+            continue
+        v = verify(d["pts1"][index], d["pts2"][index], "homography")
+        if v.model is None:
+            continue
+        inliers = np.zeros(len(d["pts1"]), bool)
+        inliers[index[v.inliers]] = True
+        extra.append(("outliers-of-" + dataset, pair, config, g, {**d, "model": v.model, "inliers": inliers,
+                                                                  "right": np.bool_(False)}))
+    return extra
+
+
 def report(args) -> None:
     for item in args.set or []:
         name, value = item.split("=")
@@ -136,6 +172,16 @@ def report(args) -> None:
         dataset, pair, config, geometry = path.stem.split("__")
         d = _load(path)
         rows.append((dataset, pair, config, str(geometry), d))
+    if args.outlier_models:
+        rows += _outlier_models(rows)
+    # non-matching pairs also under F: same features and tentative matches, only RANSAC's model differs
+    from hardmatch.verify import verify
+
+    for dataset, pair, config, g, d in list(rows):
+        if dataset == "nonmatching" and g == "homography":
+            v = verify(d["pts1"], d["pts2"], "fundamental")
+            rows.append((dataset, pair, config, "fundamental",
+                         {**d, "model": np.zeros((0, 3)) if v.model is None else v.model, "inliers": v.inliers}))
     # error distributions of the inliers of right vs wrong models (RANSAC inliers, before the checks)
     for geometry in ("homography", "fundamental"):
         groups = {"right": [], "wrong": []}
@@ -160,32 +206,76 @@ def report(args) -> None:
                 print(f"  {name:14s} " + " ".join(f"{np.percentile(col, q):7.3f}" for q in (50, 90, 95, 99))
                       + f"   (inf: {np.sum(~np.isfinite(e[:, j]))})")
     # verdicts: before (RANSAC >= min_inliers) and after the checks
-    print("\nper configuration: right models kept / right models; wrong models accepted before -> after")
-    table: dict = {}
+    verdicts = {}
     for dataset, pair, config, g, d in rows:
-        has = d["model"].shape == (3, 3)
-        before = has and d["inliers"].sum() >= args.min_inliers
-        after, reason = False, ""
-        if has:
-            v = acc.accept(g, d["model"], d["inliers"].astype(bool), d["pts1"], d["pts2"], d["lafs1"], d["lafs2"],
-                           args.min_inliers)
-            after, reason = v.accepted, v.reason
-        t = table.setdefault((config, g), {"right": 0, "right_kept": 0, "wrong_before": 0, "wrong_after": 0})
-        if d["right"] and before:
+        verdicts[dataset, pair, config, g] = _verdict(d, g, args.min_inliers)
+    for (dataset, pair, _, g) in list(verdicts):
+        if (dataset, pair, "wide", g) not in verdicts and (dataset, pair, "default", g) in verdicts:
+            verdicts[dataset, pair, "wide", g] = _wide_verdict(verdicts, dataset, pair, g)
+    print("\nper preset and geometry: right models kept / right models before; "
+          "wrong models accepted before -> after (non-matching pairs; dev pairs)")
+    table: dict = {}
+    for (dataset, pair, config, g), v in sorted(verdicts.items()):
+        t = table.setdefault((config, g), {"pairs": 0, "right": 0, "right_kept": 0, "false_before": 0,
+                                           "false_after": 0, "wrong_before": 0, "wrong_after": 0, "negatives": 0})
+        t["pairs"] += 1
+        if dataset == "nonmatching":
+            t["negatives"] += 1
+            t["false_before"] += v["before"]
+            t["false_after"] += v["after"]
+            if v["after"] and args.verbose:
+                print(f"  FALSE ACCEPT {pair} {config} {g}: {v['count']} inliers")
+        elif v["right_before"]:
             t["right"] += 1
-            t["right_kept"] += after
-            if not after and args.verbose:
-                print(f"  LOST {dataset} {pair} {config}: {reason}")
-        elif not d["right"]:
-            t["wrong_before"] += before
-            t["wrong_after"] += after
-            if after and args.verbose:
-                print(f"  WRONG ACCEPTED {dataset} {pair} {config}: {int(d['inliers'].sum())} RANSAC inliers")
+            t["right_kept"] += v["right_after"]
+            if not v["right_after"] and args.verbose:
+                print(f"  LOST {dataset} {pair} {config}: {v['reason']}")
+        else:
+            t["wrong_before"] += v["before"]
+            t["wrong_after"] += v["after"]
+            if v["after"] and args.verbose:
+                print(f"  WRONG ACCEPTED {dataset} {pair} {config} {g}: {v['count']} inliers")
     for (config, g), t in sorted(table.items()):
-        print(f"  {config:22s} {g:12s} right kept {t['right_kept']}/{t['right']}, "
-              f"wrong accepted {t['wrong_before']} -> {t['wrong_after']}")
+        print(f"  {config:22s} {g:12s} right kept {t['right_kept']}/{t['right']}; false accepts on "
+              f"{t['negatives']} non-matching pairs {t['false_before']} -> {t['false_after']}; "
+              f"wrong models on dev pairs {t['wrong_before']} -> {t['wrong_after']}")
     if args.json:
         Path(args.json).write_text(json.dumps({f"{c} {g}": t for (c, g), t in table.items()}, indent=1))
+
+
+def _verdict(d: dict, geometry: str, min_inliers: int) -> dict:
+    """Before: RANSAC found >= min_inliers; after: :func:`hardmatch.accept.accept` passes."""
+    has = d["model"].shape == (3, 3)
+    before = bool(has and d["inliers"].sum() >= min_inliers)
+    after, reason, count = False, "no model", 0
+    if has:
+        v = acc.accept(geometry, d["model"], d["inliers"].astype(bool), d["pts1"], d["pts2"], d["lafs1"], d["lafs2"],
+                       min_inliers)
+        after, reason, count = v.accepted, v.reason, int(v.inliers.sum())
+    right = bool(d["right"])
+    return {"before": before, "after": after, "reason": reason, "count": count if after else 0,
+            "before_count": int(d["inliers"].sum()) if before else 0,
+            "right_before": before and right, "right_after": after and right}
+
+
+def _wide_verdict(verdicts: dict, dataset: str, pair: str, g: str, step_inliers: int = 15) -> dict:
+    """``wide`` simulated from its steps: stop at the first step with step_inliers; best accepted wins."""
+    steps = [verdicts.get((dataset, pair, name, g)) for name in ("default", "wide_hessaff-affnet", "wide_views-dog")]
+    out = {}
+    for when, count in (("before", "before_count"), ("after", "count")):
+        best = None
+        for v in steps:
+            if v is None:
+                break
+            if v[when] and (best is None or v[count] > best[count]):
+                best = v
+            if v[when] and v[count] >= step_inliers:
+                break
+        out[when] = best is not None
+        out[f"right_{when}"] = best is not None and best[f"right_{when}"]
+        out["count" if when == "after" else "before_count"] = best[count] if best else 0
+        out["reason"] = "" if best else "every step rejected"
+    return out
 
 
 def main() -> None:
@@ -200,6 +290,8 @@ def main() -> None:
     parser.add_argument("--min-inliers", type=int, default=10)
     parser.add_argument("--set", action="append", help="report: NAME=VALUE overrides a tolerance of hardmatch.accept")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--outlier-models", action="store_true",
+                        help="report: add wrong models fitted to each dev pair's ground-truth outliers")
     parser.add_argument("--json")
     args = parser.parse_args()
     collect(args) if args.command == "collect" else report(args)
