@@ -119,16 +119,19 @@ PRESETS = ("default", "fast", "affine", "wide", "sift", "rootsift")
 @pytest.fixture(scope="module")
 def nonmatching_pair():
     root = need_shared("data/homogr")
-    return str(root / "LePoint2A.png"), str(root / "BruggeTowerB.png")
+    return str(root / "LePoint2A.png"), str(root / "grafB.png")
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_real_nonmatching_pair_is_rejected_by_every_preset(preset, nonmatching_pair, affnet_home):
+    """Under F (the CLI default) DEGENSAC finds 12-76 "inliers" on this pair with every preset but
+    rootsift (benchmarks/acceptance.py); the frames of none of them agree with the model."""
     import hardmatch
 
     options = {"view_tilts": "2", "view_angle_step": 144.0} if preset == "wide" else {}  # 3 views: keep it short
-    result = hardmatch.match_pair(*nonmatching_pair, geometry="homography", preset=preset, nfeatures=2000, **options)
-    assert not result.success and result.H is None and result.reason
+    result = hardmatch.match_pair(*nonmatching_pair, geometry="fundamental", preset=preset, nfeatures=2000,
+                                  **options)
+    assert not result.success and result.F is None and result.reason
     assert result.num_inliers == 0
     if preset == "wide":  # every step was tried and each says why it failed
         assert [s["step"] for s in result.steps] == ["base", "hessaff-affnet", "views-dog"]
