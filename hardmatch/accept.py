@@ -39,7 +39,7 @@ MAX_SHAPE_ERROR = 1.5
 
 #: Fundamental LAF check: distance of frame 2's axis end points from the epipolar lines of frame
 #: 1's, symmetric, relative to the frames' radii.
-MAX_EPIPOLAR_AXIS_ERROR = 0.3
+MAX_EPIPOLAR_AXIS_ERROR = 0.5
 
 #: Homography sanity over the inlier hull: local scale sqrt|det J| within [1/s, s], axis ratio of J.
 MAX_LOCAL_SCALE = 16.0
@@ -169,7 +169,7 @@ def laf_errors_fundamental(F: np.ndarray, lafs1: np.ndarray, lafs2: np.ndarray) 
     checks the axes' components across the epipolar lines: for each axis k the end points
     ``c1 + A1[:, k]`` and ``c2 + A2[:, k]`` must be an epipolar pair too. The error is the
     larger over both axes of their symmetric point-to-line distance (mean over the two images),
-    divided by the mean radius of the two frames (so 0.3 means 30 % of a frame's size).
+    divided by the mean radius of the two frames (so 0.5 means half a frame radius).
     """
     l1 = np.asarray(lafs1, np.float64).reshape(-1, 2, 3)
     l2 = np.asarray(lafs2, np.float64).reshape(-1, 2, 3)
