@@ -35,7 +35,7 @@ DUPLICATE_RADIUS = 2.0
 #: |log2 scale of M| (octaves), rotation of M (degrees), log2 of M's axis ratio.
 MAX_SCALE_ERROR = 1.0
 MAX_ANGLE_ERROR = 30.0
-MAX_SHAPE_ERROR = 1.5
+MAX_SHAPE_ERROR = 2.0
 
 #: Fundamental LAF check: distance of frame 2's axis end points from the epipolar lines of frame
 #: 1's, symmetric, relative to the frames' radii.
