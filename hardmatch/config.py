@@ -53,6 +53,8 @@ class PipelineConfig:
     confidence: float = _opt(0.9999, "RANSAC confidence")
     seed: int = _opt(0, "random seed of the robust estimator")
     min_inliers: int = _opt(10, "a model with fewer distinct, frame-consistent inliers counts as not found")
+    ransac_attempts: int = _opt(3, "RANSAC runs (seeds seed, seed+1, ...); the accepted model with the most inliers "
+                                   "wins (one run misses models at 5% inliers: benchmarks/RESULTS.md)")
     duplicate_radius: float = _opt(2.0, "before RANSAC, of tentative matches closer than this (px) to another in "
                                         "both images keep the best ratio (MODS: 2; 0: off)")
     accept_checks: bool = _opt(True, "accept a model only after the frame (LAF) consistency check, homography "

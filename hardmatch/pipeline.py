@@ -198,6 +198,8 @@ class Pipeline:
         are then the de-duplicated tentative matches) and, with ``accept_checks``, accepts the
         model only when it passes :func:`hardmatch.accept.accept` (LAF consistency, homography
         sanity, ``min_inliers`` distinct inliers); ``inliers`` are then those that pass the LAF check.
+        RANSAC runs ``ransac_attempts`` times (seeds ``seed``, ``seed + 1``, ...): the accepted model
+        with the most inliers wins; when none is accepted, the first run's reason is reported.
         """
         c = self.config
         t0 = time.perf_counter()
@@ -211,19 +213,26 @@ class Pipeline:
         pts1 = f1.points[tentative.pairs[:, 0]].astype(np.float64)
         pts2 = f2.points[tentative.pairs[:, 1]].astype(np.float64)
         lafs1, lafs2 = f1.lafs[tentative.pairs[:, 0]], f2.lafs[tentative.pairs[:, 1]]
-        result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence, c.seed,
-                        lafs1=lafs1, lafs2=lafs2, laf_check=c.laf_check, magnification=c.magnification)
-        model, inliers, reason = result.model, result.inliers, ""
+        model, inliers, reason = None, np.zeros(len(tentative), dtype=bool), ""
         if len(f1) == 0 or len(f2) == 0:
             reason = f"no features found (image1: {len(f1)}, image2: {len(f2)})"
-        elif model is None:
-            reason = f"no {c.geometry} found from {len(tentative)} tentative matches"
-        elif c.accept_checks:
-            verdict = accept(c.geometry, model, inliers, pts1, pts2, lafs1, lafs2, c.min_inliers,
-                             max(c.duplicate_radius, 0.0))
-            inliers, reason = verdict.inliers, verdict.reason
-        elif result.num_inliers < c.min_inliers:
-            reason = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
+        for attempt in range(max(1, c.ransac_attempts) if not reason else 0):
+            result = verify(pts1, pts2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence,
+                            c.seed + attempt, lafs1=lafs1, lafs2=lafs2, laf_check=c.laf_check,
+                            magnification=c.magnification)
+            found, kept, why = result.model, result.inliers, ""
+            if found is None:
+                why = f"no {c.geometry} found from {len(tentative)} tentative matches"
+            elif c.accept_checks:
+                verdict = accept(c.geometry, found, kept, pts1, pts2, lafs1, lafs2, c.min_inliers,
+                                 max(c.duplicate_radius, 0.0))
+                kept, why = verdict.inliers, verdict.reason
+            elif result.num_inliers < c.min_inliers:
+                why = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
+            if not why and (model is None or kept.sum() > inliers.sum()):
+                model, inliers, reason = found, kept, ""
+            elif model is None and (not reason or attempt == 0):
+                reason = why
         t2 = time.perf_counter()
         if reason:
             model = None
