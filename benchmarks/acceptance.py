@@ -7,12 +7,14 @@ pairs, and dev pairs whose model misses the ground truth), and what the checks a
     python benchmarks/acceptance.py report --out eval-out/acceptance           # percentiles + verdicts
 
 ``collect`` runs each configuration with ``accept_checks=False`` (and ``min_inliers=4``, so that
-the inliers of models below ``min_inliers`` are kept for the statistics) and stores, per pair and
+the inliers of models below ``min_inliers`` are kept for the statistics, ``ransac_attempts=1``) and stores, per pair and
 configuration, the RANSAC model and inliers with their frames (``OUT/NAME.npz``, resumable).
 The configurations are the presets and, for ``wide``, each MODS step on the features
 accumulated up to it (``wide/hessaff-affnet``, ``wide/views-dog``; ``wide/base`` is
 ``default``). ``report`` applies :func:`hardmatch.accept.accept` offline, so tolerances can be
-swept without re-running anything (``--set MAX_ANGLE_ERROR=45``).
+swept without re-running anything (``--set MAX_ANGLE_ERROR=45``); ``--attempts N`` re-runs
+DEGENSAC with seeds 1..N-1 on the stored tentative matches as the pipeline's ``ransac_attempts``
+does (the accepted model with the most inliers wins), judged by the ground truth again.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ def collect(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     configs = list(args.configs)
     for dataset, spec in pair_specs(args.nonmatching, args.sets, args.negative_geometry):
+        if args.only and spec.name not in args.only:
+            continue
         geometry = spec.geometry
         gray = None
         _STEP_FEATURES.clear()
@@ -94,7 +98,8 @@ def collect(args) -> None:
             if config in WIDE_STEPS or config == "default":  # default = wide's first step, features shared
                 result = _wide_step("wide/base" if config == "default" else config, geometry, *gray)
             else:
-                result = Pipeline(config, geometry=geometry, accept_checks=False, min_inliers=4).match_pair(*gray)
+                result = Pipeline(config, geometry=geometry, accept_checks=False, min_inliers=4,
+                                  ransac_attempts=1).match_pair(*gray)
             _record(path, result, spec, geometry)
             print(f"{dataset} {spec.name} {config}: {result.num_inliers} inliers, {time.perf_counter() - t0:.1f} s",
                   flush=True)
@@ -110,7 +115,7 @@ def _wide_step(config: str, geometry: str, gray1, gray2):
 
     if geometry not in _WIDE:
         _WIDE[geometry] = OnDemandMatcher(Pipeline("wide", geometry=geometry, accept_checks=False,
-                                                   min_inliers=4).config)
+                                                   min_inliers=4, ransac_attempts=1).config)
     matcher = _WIDE[geometry]
     last = [s.name for s in matcher.steps].index(config.split("/")[1])
     for step in matcher.steps[:last + 1]:
@@ -207,55 +212,73 @@ def report(args) -> None:
                       + f"   (inf: {np.sum(~np.isfinite(e[:, j]))})")
     # verdicts: before (RANSAC >= min_inliers) and after the checks
     verdicts = {}
+    specs = _specs() if args.attempts > 1 else {}
     for dataset, pair, config, g, d in rows:
-        verdicts[dataset, pair, config, g] = _verdict(d, g, args.min_inliers)
+        verdicts[dataset, pair, config, g] = _verdict(d, g, args.min_inliers, args.attempts,
+                                                      specs.get((dataset, pair)))
     for (dataset, pair, _, g) in list(verdicts):
         if (dataset, pair, "wide", g) not in verdicts and (dataset, pair, "default", g) in verdicts:
             verdicts[dataset, pair, "wide", g] = _wide_verdict(verdicts, dataset, pair, g)
-    print("\nper preset and geometry: right models kept / right models before; "
-          "wrong models accepted before -> after (non-matching pairs; dev pairs)")
+    print("\nper preset and geometry: dev pairs matched (ground truth) before -> after; wrong models accepted "
+          "before -> after on dev pairs; false accepts before -> after on non-matching pairs")
     table: dict = {}
     for (dataset, pair, config, g), v in sorted(verdicts.items()):
-        t = table.setdefault((config, g), {"pairs": 0, "right": 0, "right_kept": 0, "false_before": 0,
-                                           "false_after": 0, "wrong_before": 0, "wrong_after": 0, "negatives": 0})
-        t["pairs"] += 1
+        t = table.setdefault((config, g), {"dev": 0, "matched_before": 0, "matched_after": 0, "wrong_before": 0,
+                                           "wrong_after": 0, "negatives": 0, "false_before": 0, "false_after": 0})
         if dataset == "nonmatching":
             t["negatives"] += 1
             t["false_before"] += v["before"]
             t["false_after"] += v["after"]
             if v["after"] and args.verbose:
                 print(f"  FALSE ACCEPT {pair} {config} {g}: {v['count']} inliers")
-        elif v["right_before"]:
-            t["right"] += 1
-            t["right_kept"] += v["right_after"]
-            if not v["right_after"] and args.verbose:
-                print(f"  LOST {dataset} {pair} {config}: {v['reason']}")
-        else:
-            t["wrong_before"] += v["before"]
-            t["wrong_after"] += v["after"]
-            if v["after"] and args.verbose:
-                print(f"  WRONG ACCEPTED {dataset} {pair} {config} {g}: {v['count']} inliers")
+            continue
+        t["dev"] += 1
+        t["matched_before"] += v["right_before"]
+        t["matched_after"] += v["right_after"]
+        t["wrong_before"] += v["before"] and not v["right_before"]
+        t["wrong_after"] += v["after"] and not v["right_after"]
+        if args.verbose and v["right_before"] != v["right_after"]:
+            print(f"  {'LOST' if v['right_before'] else 'GAINED'} {dataset} {pair} {config}: {v['reason']}")
+        if args.verbose and v["after"] and not v["right_after"]:
+            print(f"  WRONG ACCEPTED {dataset} {pair} {config} {g}: {v['count']} inliers")
     for (config, g), t in sorted(table.items()):
-        print(f"  {config:22s} {g:12s} right kept {t['right_kept']}/{t['right']}; false accepts on "
-              f"{t['negatives']} non-matching pairs {t['false_before']} -> {t['false_after']}; "
-              f"wrong models on dev pairs {t['wrong_before']} -> {t['wrong_after']}")
+        print(f"  {config:22s} {g:12s} dev matched {t['matched_before']} -> {t['matched_after']} of {t['dev']}; "
+              f"wrong accepted {t['wrong_before']} -> {t['wrong_after']}; false accepts {t['false_before']} -> "
+              f"{t['false_after']} of {t['negatives']}")
     if args.json:
         Path(args.json).write_text(json.dumps({f"{c} {g}": t for (c, g), t in table.items()}, indent=1))
 
 
-def _verdict(d: dict, geometry: str, min_inliers: int) -> dict:
-    """Before: RANSAC found >= min_inliers; after: :func:`hardmatch.accept.accept` passes."""
+def _specs() -> dict:
+    return {(name, spec.name.replace("/", "_")): spec for name, (folder, fmt) in SETS.items()
+            for spec in read_dataset(SHARED / folder, fmt)}
+
+
+def _verdict(d: dict, geometry: str, min_inliers: int, attempts: int = 1, spec=None) -> dict:
+    """Before: RANSAC (seed 0) found >= min_inliers; after: :func:`hardmatch.accept.accept` passes
+    (best of ``attempts`` seeds; a recomputed model is judged against ``spec``, none: negative)."""
+    from hardmatch.verify import verify
+
     has = d["model"].shape == (3, 3)
     before = bool(has and d["inliers"].sum() >= min_inliers)
-    after, reason, count = False, "no model", 0
-    if has:
-        v = acc.accept(geometry, d["model"], d["inliers"].astype(bool), d["pts1"], d["pts2"], d["lafs1"], d["lafs2"],
-                       min_inliers)
-        after, reason, count = v.accepted, v.reason, int(v.inliers.sum())
-    right = bool(d["right"])
-    return {"before": before, "after": after, "reason": reason, "count": count if after else 0,
+    after, reason, count, right_after = False, "no model", 0, False
+    for seed in range(attempts):
+        if seed == 0:
+            model, inliers = (d["model"], d["inliers"].astype(bool)) if has else (None, None)
+        else:
+            r = verify(d["pts1"], d["pts2"], geometry, seed=seed)
+            model, inliers = r.model, r.inliers
+        if model is None:
+            continue
+        v = acc.accept(geometry, model, inliers, d["pts1"], d["pts2"], d["lafs1"], d["lafs2"], min_inliers)
+        if v.accepted and v.inliers.sum() > count:
+            right = bool(d["right"]) if seed == 0 else (spec is not None and judge(spec, model, geometry)[0])
+            after, reason, count, right_after = True, "", int(v.inliers.sum()), right
+        elif not after and seed == 0:
+            reason = v.reason
+    return {"before": before, "after": after, "reason": reason, "count": count,
             "before_count": int(d["inliers"].sum()) if before else 0,
-            "right_before": before and right, "right_after": after and right}
+            "right_before": before and bool(d["right"]), "right_after": right_after}
 
 
 def _wide_verdict(verdicts: dict, dataset: str, pair: str, g: str, step_inliers: int = 15) -> dict:
@@ -287,7 +310,9 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--configs", nargs="*", default=list(PRESETS) + list(WIDE_STEPS))
     parser.add_argument("--negative-geometry", default="homography")
+    parser.add_argument("--only", nargs="*", help="collect: only these pair names")
     parser.add_argument("--min-inliers", type=int, default=10)
+    parser.add_argument("--attempts", type=int, default=3, help="report: RANSAC attempts (the pipeline's ransac_attempts)")
     parser.add_argument("--set", action="append", help="report: NAME=VALUE overrides a tolerance of hardmatch.accept")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--outlier-models", action="store_true",
