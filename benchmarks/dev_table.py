@@ -27,7 +27,7 @@ from hardmatch.pipeline import Pipeline
 
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
 MATCH_OPTIONS = {"ratio", "matcher", "fginn_radius", "ransac", "threshold", "max_iters", "confidence", "seed",
-                 "min_inliers", "laf_check"}
+                 "min_inliers", "laf_check", "ransac_attempts", "duplicate_radius", "accept_checks"}
 
 
 def parse_sweep(text: str | None) -> tuple[str | None, list]:

@@ -238,10 +238,20 @@ class PipelineConfig:
     max_iters: int = _opt(10000, "RANSAC iterations at most", range="[1, inf)")
     confidence: float = _opt(0.9999, "RANSAC confidence", range="(0, 1)")
     seed: int = _opt(0, "random seed of the robust estimator", range="[0, inf)")
-    min_inliers: int = _opt(10, "a model with fewer inliers counts as not found", range="[0, inf)")
+    min_inliers: int = _opt(10, "a model with fewer distinct, frame-consistent inliers counts as not found",
+                            range="[0, inf)")
+    ransac_attempts: int = _opt(3, "RANSAC runs (seeds seed, seed+1, ...); the accepted model with the most inliers "
+                                   "wins (one run misses models at 5% inliers: benchmarks/RESULTS.md)",
+                                range="[1, inf)")
+    duplicate_radius: float = _opt(2.0, "before RANSAC, of tentative matches closer than this (px) to another in "
+                                        "both images keep the best ratio (MODS: 2; 0: off)", range="[0, inf)")
+    accept_checks: bool = _opt(True, "accept a model only after the frame (LAF) consistency check, homography "
+                                     "sanity and min_inliers distinct inliers (hardmatch.accept); off only to measure")
     on_demand: bool = _opt(False, "MODS: if the first step finds fewer than step_inliers inliers, try affine frames "
                                   "and synthesized tilted views (see hardmatch.mods)")
-    step_inliers: int = _opt(15, "on_demand: a step that verifies this many inliers ends the search", range="[1, inf)")
+    step_inliers: int = _opt(15, "on_demand: a step whose accepted model has this many inliers ends the search "
+                                 "(a step accepted with min_inliers..step_inliers-1 lets the next steps try; "
+                                 "the best accepted model wins)", range="[1, inf)")
     view_tilts: str = _opt("2,4,6,8", "on_demand: tilts of the synthesized views of the view steps, separated by "
                                       "',' or '/' (MODS: 2,4,6,8; MSER views take tilts 3,6,9 up to the largest + 1)",
                            check=_check_tilts, parse=_join_numbers)

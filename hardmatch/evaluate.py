@@ -249,6 +249,11 @@ def _result_row(task: Task, result, geometry: str, matched: bool, error: float) 
     })
     row.update({f"time_{stage}": round(float(seconds), 4) for stage, seconds in timings.items()})
     row["reason"] = _reason(result, geometry, matched, error)
+    if task.pair.negative:
+        row["negative"] = True
+        row["false_accept"] = result.model is not None
+        if result.model is not None:
+            row["reason"] = "false accept: a model for a non-matching pair"
     return row
 
 
@@ -513,6 +518,8 @@ def _summarize_one(label: str, rows: Sequence[dict]) -> dict:
         "median_time_s": round(statistics.median(times), 3) if times else None,
         "errors": sum(1 for r in rows if str(r.get("reason", "")).startswith(ERROR_PREFIX)),
         "steps": steps,
+        "negatives": sum(1 for r in rows if r.get("negative")),
+        "false_accepts": sum(1 for r in rows if r.get("false_accept")),
     }
 
 
@@ -566,14 +573,17 @@ def summary_table(summary: Sequence[dict]) -> str:
     """Markdown table, one row per pipeline (extra columns for errors and steps when there are any)."""
     with_errors = any(s["errors"] for s in summary)
     with_steps = any(s["steps"] for s in summary)
+    with_negatives = any(s.get("negatives") for s in summary)
     header = ["pipeline", "matched", "mean inliers (matched)", "total time [s]", "median time / pair [s]"]
     header += ["errors"] * with_errors + ["matched per step"] * with_steps
+    header += ["false accepts (non-matching pairs)"] * with_negatives
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for s in summary:
         cells = [s["pipeline"], f"{s['matched']}/{s['pairs']}", _fmt(s["mean_inliers"]), _fmt(s["total_time_s"]),
                  _fmt(s["median_time_s"], 2)]
         cells += [str(s["errors"])] * with_errors
         cells += [", ".join(f"{k}: {v}" for k, v in s["steps"].items()) or "-"] * with_steps
+        cells += [f"{s.get('false_accepts', 0)}/{s.get('negatives', 0)}"] * with_negatives
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -325,12 +325,14 @@ class OnDemandMatcher:
             result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,
-                          "inliers": result.num_inliers, "seconds": round(seconds, 3)})
+                          "inliers": result.num_inliers, "seconds": round(seconds, 3), "reason": result.reason})
             if best is None or result.num_inliers > best.num_inliers:
                 best, best_step = result, step.name
             if result.success and result.num_inliers >= self.min_inliers:
                 break
         best.step = best_step if best.success else None
+        if not best.success:  # every step rejected: say why each was
+            best.reason = "; ".join(f"{t['step']}: {t['reason']}" for t in tried)
         best.steps = tried
         used = [f for step in self.steps[:len(tried)]
                 for pipeline in [self.pipeline(step), *(self.pipeline(step, g) for g in step.groups())]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import laf as laflib
+from .accept import accept, unique_correspondences
 from .config import PipelineConfig, get_preset
 from .describe import HardNetDescriptor, pick_device
 from .detect.base import Detections
@@ -313,33 +314,56 @@ class Pipeline:
         return features
 
     def match_features(self, f1: Features, f2: Features) -> PairResult:
-        """Match and verify two described images."""
+        """Match and verify two described images.
+
+        Every preset merges duplicate correspondences before RANSAC (``duplicate_radius``; ``matches``
+        are then the de-duplicated tentative matches) and, with ``accept_checks``, accepts the
+        model only when it passes :func:`hardmatch.accept.accept` (LAF consistency, homography
+        sanity, ``min_inliers`` distinct inliers); ``inliers`` are then those that pass the LAF check.
+        RANSAC runs ``ransac_attempts`` times (seeds ``seed``, ``seed + 1``, ...): the accepted model
+        with the most inliers wins; when none is accepted, the first run's reason is reported.
+        """
         c = self.config
         lafs1, lafs2 = f1.working_lafs(), f2.working_lafs()  # matching and RANSAC in working pixels
         t0 = time.perf_counter()
         tentative: Matches = match(f1.descriptors, f2.descriptors, c.matcher, c.ratio,
                                    points2=laflib.centers(lafs2), fginn_radius=c.fginn_radius)
+        if c.duplicate_radius > 0:  # duplicates are judged in original-image pixels
+            tentative = tentative.subset(unique_correspondences(f1.points[tentative.pairs[:, 0]],
+                                                                f2.points[tentative.pairs[:, 1]], tentative.ratios,
+                                                                c.duplicate_radius))
         t1 = time.perf_counter()
         index1, index2 = tentative.pairs[:, 0], tentative.pairs[:, 1]
-        result = verify(laflib.centers(lafs1)[index1].astype(np.float64),
-                        laflib.centers(lafs2)[index2].astype(np.float64), c.geometry, c.ransac, c.threshold,
-                        c.max_iters, c.confidence, c.seed, lafs1=lafs1[index1], lafs2=lafs2[index2],
-                        laf_check=c.laf_check, magnification=c.magnification)
-        t2 = time.perf_counter()
         pts1 = f1.points[index1].astype(np.float64)  # reported in original pixels
         pts2 = f2.points[index2].astype(np.float64)
-        model, inliers, reason = result.model, result.inliers, ""
-        if model is not None and (f1.to_working is not None or f2.to_working is not None):
-            model = model_to_original(model, c.geometry, f1.to_working, f2.to_working)
+        lafs1, lafs2 = lafs1[index1], lafs2[index2]  # RANSAC and acceptance in working pixels
+        work1, work2 = laflib.centers(lafs1).astype(np.float64), laflib.centers(lafs2).astype(np.float64)
+        model, inliers, reason = None, np.zeros(len(tentative), dtype=bool), ""
         if len(f1) == 0 or len(f2) == 0:
             reason = f"no features found (image1: {len(f1)}, image2: {len(f2)})"
-        elif model is None:
-            reason = f"no {c.geometry} found from {len(tentative)} tentative matches"
-        elif result.num_inliers < c.min_inliers:
-            reason = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
+        for attempt in range(max(1, c.ransac_attempts) if not reason else 0):
+            result = verify(work1, work2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence,
+                            c.seed + attempt, lafs1=lafs1, lafs2=lafs2, laf_check=c.laf_check,
+                            magnification=c.magnification)
+            found, kept, why = result.model, result.inliers, ""
+            if found is None:
+                why = f"no {c.geometry} found from {len(tentative)} tentative matches"
+            elif c.accept_checks:
+                verdict = accept(c.geometry, found, kept, work1, work2, lafs1, lafs2, c.min_inliers,
+                                 max(c.duplicate_radius, 0.0))
+                kept, why = verdict.inliers, verdict.reason
+            elif result.num_inliers < c.min_inliers:
+                why = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
+            if not why and (model is None or kept.sum() > inliers.sum()):
+                model, inliers, reason = found, kept, ""
+            elif model is None and (not reason or attempt == 0):
+                reason = why
+        t2 = time.perf_counter()
         if reason:
             model = None
             inliers = np.zeros(len(tentative), dtype=bool)
+        elif f1.to_working is not None or f2.to_working is not None:
+            model = model_to_original(model, c.geometry, f1.to_working, f2.to_working)
         timings = {}
         for name, features in (("1", f1), ("2", f2)):
             for stage, seconds in features.timings.items():

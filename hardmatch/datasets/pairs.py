@@ -27,7 +27,8 @@ Supported layouts (``fmt``):
     One folder per pair (optionally one level under category folders) holding two images
     and ``corrs.txt`` (lines ``x1 y1 x2 y2``); geometry is fundamental.
 ``pairs``
-    A text file with lines ``img1 img2 [gt-file]`` (paths relative to the file's folder).
+    A text file with lines ``img1 img2 [gt-file | none]`` (paths relative to the file's folder);
+    ``none`` marks a non-matching pair: any model returned for it is a false accept.
 ``auto``
     Detected from the layout.
 
@@ -79,6 +80,7 @@ class PairSpec:
         geometry: ``"homography"`` or ``"fundamental"``: the model the pair is judged with.
         H: float64 (3, 3) ground-truth homography mapping image 1 to image 2, or None.
         points: float64 (N, 4) ground-truth correspondences ``x1, y1, x2, y2``, or None.
+        negative: the images do not match (a ``none`` line of a pairs file); any model is wrong.
     """
 
     name: str
@@ -87,6 +89,7 @@ class PairSpec:
     geometry: str
     H: Optional[np.ndarray] = None
     points: Optional[np.ndarray] = None
+    negative: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,12 +280,13 @@ def judge(
 
     Returns:
         ``(matched, error)``: error in pixels, ``matched`` is ``error <= threshold``. A missing,
-        None or non-finite model gives ``(False, inf)``.
+        None or non-finite model gives ``(False, inf)``, and so does any model of a non-matching
+        (``negative``) pair.
     """
     geometry = spec.geometry if geometry is None else geometry
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
-    if _as_model(model) is None:
+    if _as_model(model) is None or spec.negative:
         return False, float("inf")
     points = ground_truth_points(spec, image_sizes)
     if geometry == "homography":
@@ -704,14 +708,15 @@ def _read_pairs_file(path: Path, geometry: Optional[str]) -> list:
             continue
         fields = line.split()
         if len(fields) not in (2, 3):
-            raise DatasetError(f"{path}:{lineno}: expected 'img1 img2 [gt-file]', got {len(fields)} fields")
+            raise DatasetError(f"{path}:{lineno}: expected 'img1 img2 [gt-file | none]', got {len(fields)} fields")
         image1, image2 = (base / fields[0]), (base / fields[1])
         for image in (image1, image2):
             if not image.is_file():
                 raise DatasetError(f"{path}:{lineno}: image {image} does not exist")
         H = points = None
         pair_geometry = geometry or "homography"
-        if len(fields) == 3:
+        negative = len(fields) == 3 and fields[2].lower() == "none"
+        if len(fields) == 3 and not negative:
             gt_path = base / fields[2]
             if not gt_path.is_file():
                 raise DatasetError(f"{path}:{lineno}: ground-truth file {gt_path} does not exist")
@@ -732,7 +737,7 @@ def _read_pairs_file(path: Path, geometry: Optional[str]) -> list:
         if name in names:
             name = f"{name}@{lineno}"
         names.add(name)
-        specs.append(PairSpec(name, image1, image2, pair_geometry, H, points))
+        specs.append(PairSpec(name, image1, image2, pair_geometry, H, points, negative))
     if not specs:
         raise DatasetError(f"{path}: pairs file lists no pairs")
     return specs
