@@ -1,0 +1,102 @@
+"""int8 HardNet for CPU: ONNX Runtime static quantisation calibrated on real patches.
+
+The recipe (run by ``tools/quantize_hardnet.py``, which writes the shipped
+``hardnet-synth-int8.onnx`` and its sha256):
+
+- calibration patches: DoG frames (the default pipeline's detector, 1000 per image) of the first
+  ``CALIBRATION_IMAGES_PER_FOLDER`` images, sorted by name, of ``train-images/urban100`` and
+  ``train-images/sunhays80`` (training images only: never bsd100 nor the dev pairs), 32x32 patches
+  from :func:`~hardmatch.patches.extract_patches`, ``CALIBRATION_PATCHES`` of them drawn with
+  ``CALIBRATION_SEED``;
+- ``onnxruntime.quantization.quantize_static``: QDQ format, per-channel int8 weights, uint8
+  activations, MinMax calibration, only the convolutions quantised (the per-patch normalisation
+  and the final L2 normalisation stay float32).
+
+MinMax beat 99.99-percentile calibration on descriptor agreement (worst cosine to fp32 0.99 vs
+0.88 on BostonA's patches), and quantising ReLU as well (so that ONNX Runtime fuses it) lost
+accuracy (worst cosine 0.90) for little speed; measured with the experiment noted in
+benchmarks/RESULTS.md ("int8 HardNet").
+
+Quantising takes about 10 s (patches plus calibration), far more than int8 saves per image, so it
+is done once by the tool and the result shipped, not redone at run time.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+CALIBRATION_FOLDERS = ("urban100", "sunhays80")
+CALIBRATION_IMAGES_PER_FOLDER = 12
+CALIBRATION_FEATURES_PER_IMAGE = 1000
+CALIBRATION_PATCHES = 8192
+CALIBRATION_SEED = 0
+CALIBRATION_BATCH = 256
+
+
+def onnx_model_bytes(net: torch.nn.Module, patch_size: int = 32, opset: int = 17) -> bytes:
+    """A patch network (N, 1, P, P) -> (N, ...) exported to ONNX in memory, dynamic batch dimension."""
+    buffer = io.BytesIO()
+    example = torch.rand(2, 1, patch_size, patch_size) * 255
+    with warnings.catch_warnings():  # tracer notes about the input-shape check
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.to(memory_format=torch.contiguous_format), (example,), buffer,
+                          input_names=["patches"], output_names=["out"], opset_version=opset,
+                          dynamic_axes={"patches": {0: "n"}, "out": {0: "n"}}, dynamo=False)
+    return buffer.getvalue()
+
+
+def calibration_images(train_images: Path) -> list[Path]:
+    """The calibration images under ``train_images`` (shared/data/train-images), in a fixed order."""
+    images = []
+    for folder in CALIBRATION_FOLDERS:
+        files = sorted(p for p in (Path(train_images) / folder).iterdir() if p.suffix.lower() in (".png", ".jpg"))
+        images += files[:CALIBRATION_IMAGES_PER_FOLDER]
+    return images
+
+
+def calibration_patches(images: list[Path], num_patches: int = CALIBRATION_PATCHES,
+                        seed: int = CALIBRATION_SEED) -> np.ndarray:
+    """Real patches (num_patches, 1, 32, 32) float32 from the default detector on ``images``, seeded draw."""
+    from .frames import FrameDetector
+    from .io import load_gray
+    from .patches import build_pyramid, extract_patches
+
+    detector = FrameDetector("dog", nfeatures=CALIBRATION_FEATURES_PER_IMAGE)
+    patches = []
+    for path in images:
+        gray = load_gray(path)
+        pyramid = build_pyramid(gray)
+        patches.append(extract_patches(gray, detector(gray, pyramid=pyramid).lafs, pyramid=pyramid))
+    patches = np.concatenate(patches).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(len(patches))[:num_patches]
+    return patches[np.sort(order)]
+
+
+def quantize_int8(model_fp32: bytes, patches: np.ndarray) -> bytes:
+    """ONNX fp32 patch network + calibration patches (N, 1, P, P) -> int8 QDQ ONNX model bytes."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(range(0, len(patches), CALIBRATION_BATCH))
+
+        def get_next(self):
+            start = next(self.batches, None)
+            return None if start is None else {"patches": patches[start:start + CALIBRATION_BATCH]}
+
+    with tempfile.TemporaryDirectory(prefix="hardmatch-quantize-") as tmp:
+        fp32, pre, int8 = (Path(tmp) / name for name in ("fp32.onnx", "pre.onnx", "int8.onnx"))
+        fp32.write_bytes(model_fp32)
+        quant_pre_process(str(fp32), str(pre))
+        quantize_static(str(pre), str(int8), _Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax)
+        return int8.read_bytes()
