@@ -83,33 +83,28 @@ def kornia_feature(gray: np.ndarray, nfeatures: int, name: str):
     return run
 
 
-def hardnet_only(batch: int, backend: str):
+def hardnet_only(batch: int, backend: str, precision: str = "fp32"):
     from hardmatch.describe import HardNetDescriptor
 
-    describe = HardNetDescriptor(batch_size=batch, backend=backend)
+    describe = HardNetDescriptor(batch_size=batch, backend=backend, precision=precision)
     patches = np.random.default_rng(0).uniform(0, 255, (2048, 1, 32, 32)).astype(np.float32)
     return lambda: len(describe(patches))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--image", default=str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"))
-    parser.add_argument("--weights-dir", default=str(ROOT.parent / "shared" / "weights"),
-                        help="folder with AffNet.pth and OriNet.pth")
-    parser.add_argument("--nfeatures", type=int, default=2048)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--kornia-repeat", type=int, default=1)
-    parser.add_argument("--no-kornia", action="store_true")
-    args = parser.parse_args()
-    gray = cv2.imread(args.image, cv2.IMREAD_GRAYSCALE)
+def speed_table(image: str, weights_dir: str, nfeatures: int = 2048, repeat: int = 3, kornia_repeat: int = 1,
+                kornia: bool = True) -> str:
+    """The speed comparison as text (one run, so the ratios compare like with like)."""
+    gray = cv2.imread(image, cv2.IMREAD_GRAYSCALE)
     if gray is None:
-        raise SystemExit(f"cannot read {args.image}")
-    os.environ["TORCH_HOME"] = str(prepare_torch_home(Path(args.weights_dir)))
-    print(f"image {args.image} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
-          f"torch threads {torch.get_num_threads()}, device cpu")
-    n = args.nfeatures
+        raise SystemExit(f"cannot read {image}")
+    os.environ["TORCH_HOME"] = str(prepare_torch_home(Path(weights_dir)))
+    lines = [f"image {image} {gray.shape[1]}x{gray.shape[0]}, nfeatures {nfeatures}, "
+             f"torch threads {torch.get_num_threads()}, device cpu"]
+    n = nfeatures
     rows = [  # (name, factory, baseline row name for the ratio, is kornia)
         ("hardmatch DoG+HardNet", lambda: hardmatch_extract(gray, n), None, False),
+        ("  same, --precision fp32", lambda: hardmatch_extract(gray, n, precision="fp32"),
+         "hardmatch DoG+HardNet", False),
         ("OpenCV SIFT", lambda: opencv_sift(gray, n), "hardmatch DoG+HardNet", False),
         ("kornia DoGHardNet", lambda: kornia_feature(gray, n, "DoGHardNet"), "hardmatch DoG+HardNet", True),
         ("hardmatch HesAff+AffNet+HardNet",
@@ -122,22 +117,37 @@ def main() -> None:
     ]
     results = {}
     for name, factory, _, is_kornia in rows:
-        if is_kornia and args.no_kornia:
+        if is_kornia and not kornia:
             continue
-        repeat = args.kornia_repeat if is_kornia else args.repeat
-        results[name] = timed(factory(), repeat, warmup=not is_kornia)
-    print("hardmatch rows use the default backend (onnxruntime when installed, see hardmatch/describe.py)")
-    print(f"{'method':34s} {'features':>8s} {'latency s':>10s} {'features/s':>11s}  time ratio")
+        results[name] = timed(factory(), kornia_repeat if is_kornia else repeat, warmup=not is_kornia)
+    lines.append("hardmatch rows use the default backend and precision (onnxruntime and int8 when installed, "
+                 "see hardmatch/describe.py)")
+    lines.append(f"{'method':34s} {'features':>8s} {'latency s':>10s} {'features/s':>11s}  time ratio")
     for name, _, baseline, _ in rows:
         if name not in results:
             continue
         seconds, count = results[name]
         ratio = f"{seconds / results[baseline][0]:.2f}x {baseline}" if baseline else "(reference)"
-        print(f"{name:34s} {count:8d} {seconds:10.3f} {count / seconds:11.0f}  {ratio}")
-    for backend in ("torch", "onnxruntime"):
+        lines.append(f"{name:34s} {count:8d} {seconds:10.3f} {count / seconds:11.0f}  {ratio}")
+    for backend, precision in (("torch", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "int8")):
         for batch in (256, 1024):
-            seconds, count = timed(hardnet_only(batch, backend), args.repeat)
-            print(f"HardNet inference alone, {backend}, batch {batch}: {count / seconds:.0f} patches/s")
+            seconds, count = timed(hardnet_only(batch, backend, precision), repeat)
+            lines.append(f"HardNet inference alone, {backend} {precision}, batch {batch}: {count / seconds:.0f} patches/s")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image", default=str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"))
+    parser.add_argument("--weights-dir", default=str(ROOT.parent / "shared" / "weights"),
+                        help="folder with AffNet.pth and OriNet.pth")
+    parser.add_argument("--nfeatures", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--kornia-repeat", type=int, default=1)
+    parser.add_argument("--no-kornia", action="store_true")
+    args = parser.parse_args()
+    print(speed_table(args.image, args.weights_dir, args.nfeatures, args.repeat, args.kornia_repeat,
+                      not args.no_kornia))
 
 
 if __name__ == "__main__":

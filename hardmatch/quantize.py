@@ -103,3 +103,29 @@ def quantize_int8(model_fp32: bytes, patches: np.ndarray) -> bytes:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True,
                         op_types_to_quantize=["Conv"], calibrate_method=CalibrationMethod.MinMax)
         return int8.read_bytes()
+
+
+def descriptor_agreement(ref1: np.ndarray, ref2: np.ndarray, new1: np.ndarray, new2: np.ndarray,
+                         ratio: float) -> dict[str, float]:
+    """How far descriptors of the same patches from two networks (e.g. int8 vs fp32) agree.
+
+    ``ref1``/``new1`` (N, D) describe image 1's patches, ``ref2``/``new2`` (M, D) image 2's, all unit
+    norm. Returns ``cosine_min`` / ``cosine_median`` (per descriptor, both images), ``nn_agreement``
+    (fraction of image-1 descriptors whose nearest neighbour in image 2 is the same for both
+    networks), ``matches`` (reference ratio-test matches at ``ratio``) and ``match_agreement``
+    (the same fraction over those matches).
+    """
+    cosine = np.concatenate([(ref1 * new1).sum(1), (ref2 * new2).sum(1)])
+    (nn_ref, ratio_ref), (nn_new, _) = _nearest(ref1, ref2), _nearest(new1, new2)
+    matches = ratio_ref < ratio
+    return {"cosine_min": float(cosine.min()), "cosine_median": float(np.median(cosine)),
+            "nn_agreement": float(np.mean(nn_ref == nn_new)), "matches": int(matches.sum()),
+            "match_agreement": float(np.mean(nn_ref[matches] == nn_new[matches])) if matches.any() else float("nan")}
+
+
+def _nearest(desc1: np.ndarray, desc2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit descriptors (N, D), (M >= 2, D) -> index of each desc1's nearest neighbour in desc2 (N,) and
+    the ratio of its distance to the second nearest's (N,)."""
+    distances = np.sqrt(np.maximum(2 - 2 * desc1 @ desc2.T, 0))
+    two = np.partition(distances, 1, axis=1)[:, :2]
+    return np.argmin(distances, axis=1), two[:, 0] / np.maximum(two[:, 1], 1e-12)

@@ -18,6 +18,7 @@ from hardmatch.config import PipelineConfig  # noqa: E402
 from hardmatch.describe import HardNetDescriptor  # noqa: E402
 from hardmatch.errors import WeightsError  # noqa: E402
 from hardmatch.match import DEFAULT_RATIO  # noqa: E402
+from hardmatch.quantize import descriptor_agreement  # noqa: E402
 
 from .conftest import need_shared  # noqa: E402
 
@@ -44,14 +45,6 @@ def boston_patches():
     return out
 
 
-def nearest(desc1: np.ndarray, desc2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit descriptors (N, D), (M, D) -> index in desc2 of each desc1's nearest neighbour (N,), and
-    the ratio of its distance to the second nearest's (N,)."""
-    distances = np.sqrt(np.maximum(2 - 2 * desc1 @ desc2.T, 0))
-    two = np.partition(distances, 1, axis=1)[:, :2]
-    return np.argmin(distances, axis=1), two[:, 0] / np.maximum(two[:, 1], 1e-12)
-
-
 def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches):
     fp32 = HardNetDescriptor(device="cpu", precision="fp32")
     int8 = HardNetDescriptor(device="cpu", precision="int8")
@@ -59,14 +52,11 @@ def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches):
     (a32, b32), (a8, b8) = ([describe(p) for p in boston_patches] for describe in (fp32, int8))
     assert a8.shape == a32.shape and a8.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a8, axis=1), 1.0, atol=1e-4)
-    cosine = np.concatenate([(a8 * a32).sum(1), (b8 * b32).sum(1)])
-    assert cosine.min() > MIN_COSINE and np.median(cosine) > MEDIAN_COSINE, (cosine.min(), np.median(cosine))
+    agreement = descriptor_agreement(a32, b32, a8, b8, DEFAULT_RATIO)
+    assert agreement["cosine_min"] > MIN_COSINE and agreement["cosine_median"] > MEDIAN_COSINE, agreement
     assert not np.allclose(a8, a32, atol=1e-5)  # it really is another network
-    (nn8, _), (nn32, ratio32) = nearest(a8, b8), nearest(a32, b32)
-    assert np.mean(nn8 == nn32) > MIN_NN_AGREEMENT, np.mean(nn8 == nn32)
-    matches = ratio32 < DEFAULT_RATIO
-    assert matches.sum() > 50
-    assert np.mean(nn8[matches] == nn32[matches]) > MIN_MATCH_AGREEMENT, np.mean(nn8[matches] == nn32[matches])
+    assert agreement["nn_agreement"] > MIN_NN_AGREEMENT, agreement
+    assert agreement["matches"] > 50 and agreement["match_agreement"] > MIN_MATCH_AGREEMENT, agreement
 
 
 def test_auto_precision_is_int8_on_cpu_onnxruntime_and_fp32_otherwise():
