@@ -103,7 +103,7 @@ def speed_table(image: str, weights_dir: str, nfeatures: int = 2048, repeat: int
     n = nfeatures
     rows = [  # (name, factory, baseline row name for the ratio, is kornia)
         ("hardmatch DoG+HardNet", lambda: hardmatch_extract(gray, n), None, False),
-        ("  same, --precision fp32", lambda: hardmatch_extract(gray, n, precision="fp32"),
+        ("  same, --precision int8", lambda: hardmatch_extract(gray, n, precision="int8"),
          "hardmatch DoG+HardNet", False),
         ("OpenCV SIFT", lambda: opencv_sift(gray, n), "hardmatch DoG+HardNet", False),
         ("kornia DoGHardNet", lambda: kornia_feature(gray, n, "DoGHardNet"), "hardmatch DoG+HardNet", True),
@@ -120,8 +120,8 @@ def speed_table(image: str, weights_dir: str, nfeatures: int = 2048, repeat: int
         if is_kornia and not kornia:
             continue
         results[name] = timed(factory(), kornia_repeat if is_kornia else repeat, warmup=not is_kornia)
-    lines.append("hardmatch rows use the default backend and precision (onnxruntime and int8 when installed, "
-                 "see hardmatch/describe.py)")
+    lines.append("hardmatch rows use the default backend and precision (onnxruntime when installed, fp32 unless "
+                 "said; see hardmatch/describe.py)")
     lines.append(f"{'method':34s} {'features':>8s} {'latency s':>10s} {'features/s':>11s}  time ratio")
     for name, _, baseline, _ in rows:
         if name not in results:

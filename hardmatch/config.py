@@ -39,9 +39,9 @@ class PipelineConfig:
     device: str = _opt("auto", "torch device for the descriptor: auto, cpu, cuda, cuda:1, ...")
     backend: str = _opt("auto", "descriptor runtime: onnxruntime (CPU, 2.5x faster when installed), torch, or auto",
                         BACKENDS)
-    precision: str = _opt("auto", "descriptor precision: fp32, int8 (CPU with onnxruntime; 1.3-1.5x faster, "
-                                  "descriptors within cosine 0.99 of fp32), or auto (int8 on CPU where the weights "
-                                  "have a shipped int8 model, else fp32)", PRECISIONS)
+    precision: str = _opt("auto", "descriptor precision: fp32, int8 (CPU with onnxruntime and weights with a "
+                                  "shipped int8 model; 1.3-1.5x faster, descriptors within cosine 0.99 of fp32), "
+                                  "or auto (fp32 for now, see hardmatch.describe.AUTO_INT8)", PRECISIONS)
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)")
     matcher: str = _opt("snn", "snn: ratio test, mnn: mutual nearest neighbour, smnn: both, fginn: ratio against "
                                "the first neighbour farther than fginn_radius px", MATCHERS)

@@ -1,6 +1,6 @@
 """int8 HardNet (ONNX Runtime, CPU): agreement with fp32 on real patches, precision choice, shipped model checks.
 
-The tolerances here are what ``precision="auto"`` relies on to pick int8 on CPU (hardmatch.describe.AUTO_INT8).
+The tolerances here are what ``precision="auto"`` would rely on to pick int8 on CPU (hardmatch.describe.AUTO_INT8).
 """
 
 from __future__ import annotations
@@ -59,7 +59,11 @@ def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches):
     assert agreement["matches"] > 50 and agreement["match_agreement"] > MIN_MATCH_AGREEMENT, agreement
 
 
-def test_auto_precision_is_int8_on_cpu_onnxruntime_and_fp32_otherwise():
+def test_auto_precision_follows_auto_int8_on_cpu_onnxruntime_and_is_fp32_otherwise(monkeypatch):
+    from hardmatch import describe
+
+    assert HardNetDescriptor(device="cpu").precision == ("int8" if describe.AUTO_INT8 else "fp32")
+    monkeypatch.setattr(describe, "AUTO_INT8", True)
     assert HardNetDescriptor(device="cpu").precision == "int8"
     assert HardNetDescriptor(device="cpu", backend="torch").precision == "fp32"
 
