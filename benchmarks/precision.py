@@ -13,7 +13,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAIR = (str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"),
