@@ -42,19 +42,20 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
     from hardmatch.patches import extract_patches
     from hardmatch.quantize import descriptor_agreement
 
-    pipelines = {p: hardmatch.Pipeline("default", nfeatures=nfeatures, precision=p) for p in PRECISIONS}
-    fp32_features = [pipelines["fp32"].extract(image) for image in (image1, image2)]
-    grays = [load_gray(image) for image in (image1, image2)]
-    patches = [extract_patches(gray, f.lafs) for gray, f in zip(grays, fp32_features)]
-    lines = [f"images {Path(image1).name} / {Path(image2).name}, nfeatures {nfeatures}, "
-             f"{len(patches[0])} + {len(patches[1])} patches, median of {repeat} interleaved runs"]
-
+    lines = []
     describers = {}
     for precision in PRECISIONS:
         t0 = time.perf_counter()
         describers[precision] = HardNetDescriptor(device="cpu", precision=precision)
         lines.append(f"descriptor start-up, {precision}: {time.perf_counter() - t0:.2f} s "
                      f"({'export to ONNX in memory' if precision == 'fp32' else 'load the shipped int8 ONNX'})")
+    pipelines = {p: hardmatch.Pipeline("default", nfeatures=nfeatures, precision=p) for p in PRECISIONS}
+    fp32_features = [pipelines["fp32"].extract(image) for image in (image1, image2)]
+    grays = [load_gray(image) for image in (image1, image2)]
+    patches = [extract_patches(gray, f.lafs) for gray, f in zip(grays, fp32_features)]
+    lines[:0] = [f"images {Path(image1).name} / {Path(image2).name}, nfeatures {nfeatures}, "
+                 f"{len(patches[0])} + {len(patches[1])} patches, median of {repeat} interleaved runs"]
+
     if quantize_cost:
         from hardmatch.quantize import calibration_images, calibration_patches, onnx_model_bytes, quantize_int8
         from hardmatch.weights import load_hardnet
