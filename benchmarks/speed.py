@@ -154,10 +154,10 @@ def kornia_pair(gray1: np.ndarray, gray2: np.ndarray, nfeatures: int, name: str,
     return run
 
 
-def hardnet_only(batch: int, backend: str, device: str, half: bool):
+def hardnet_only(batch: int, backend: str, device: str, half: bool, precision: str = "fp32"):
     from hardmatch.describe import HardNetDescriptor
 
-    describe = HardNetDescriptor(device=device, batch_size=batch, backend=backend)
+    describe = HardNetDescriptor(device=device, batch_size=batch, backend=backend, precision=precision)
     count = max(2048, batch)
     patches = np.random.default_rng(0).uniform(0, 255, (count, 1, 32, 32)).astype(np.float32)
     if describe.device.type == "cuda":
@@ -185,7 +185,7 @@ def write_results(markdown: str, key: str, results_md: Path) -> None:
     results_md.write_text(text)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", default=str(DATA / "homogr" / "BostonA.jpg"))
     parser.add_argument("--image2", default=str(DATA / "homogr" / "BostonB.jpg"),
@@ -211,7 +211,13 @@ def main() -> None:
     parser.add_argument("--write-results", nargs="?", const=str(ROOT / "benchmarks" / "RESULTS.md"), default=None,
                         metavar="RESULTS_MD",
                         help="write the table into this markdown file (default benchmarks/RESULTS.md)")
-    args = parser.parse_args()
+    return parser
+
+
+def speed_table(argv: list[str] | None = None) -> str:
+    """The speed comparison (one run, so the ratios compare like with like) as markdown; ``argv``: this
+    script's command-line options (``python -m benchmarks`` passes its own)."""
+    args = build_parser().parse_args(argv)
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
     gray = read_gray(args.image, args.max_side)
@@ -238,6 +244,8 @@ def main() -> None:
         rows.insert(1, (f"  same, --path {other}", lambda: hardmatch_extract(gray, n, dev, other),
                         "hardmatch DoG+HardNet", False, "image"))
     if not on_cuda:
+        rows.insert(1, ("  same, --precision int8", lambda: hardmatch_extract(gray, n, dev, path, precision="int8"),
+                        "hardmatch DoG+HardNet", False, "image"))
         rows.insert(len(rows) - 1, ("  same, --backend torch",
                         lambda: hardmatch_extract(gray, n, dev, path, detector="hessaff", affine="affnet",
                                                   backend="torch"),
@@ -278,20 +286,25 @@ def main() -> None:
                      f"{'-' if peak is None else f'{peak:.0f}'} |")
     batches = [int(b) for b in (args.hardnet_batches or ("1024,8192,32768" if on_cuda else "256,1024")).split(",")]
     lines.append("")
-    backends = [("torch", False), ("torch", True)] if on_cuda else [("torch", False), ("onnxruntime", False)]
-    for backend, half in backends:
+    backends = ([("torch", False, "fp32"), ("torch", True, "fp32")] if on_cuda else
+                [("torch", False, "fp32"), ("onnxruntime", False, "fp32"), ("onnxruntime", False, "int8")])
+    for backend, half, precision in backends:
         for batch in batches:
-            seconds, count, peak = timed(hardnet_only(batch, backend, dev, half), args.repeat, device,
+            seconds, count, peak = timed(hardnet_only(batch, backend, dev, half, precision), args.repeat, device,
                                          warmup=not args.no_warmup)
-            precision = "fp16 autocast" if half else "fp32"
+            precision = "fp16 autocast" if half else precision
             memory = f", peak {peak:.0f} MiB" if peak is not None else ""
             lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: "
                          f"{count / seconds:.0f} patches/s{memory}")
     markdown = "\n".join(lines)
-    print(markdown)
     if args.write_results:
         write_results(markdown, f"{device.type}:{n}", Path(args.write_results))
         print(f"wrote the table into {args.write_results}")
+    return markdown
+
+
+def main() -> None:
+    print(speed_table())
 
 
 if __name__ == "__main__":

@@ -9,23 +9,33 @@ Two backends run a network on patches (N, 1, 32, 32):
   (``benchmarks/speed.py``), same outputs to 1e-6. Needs ``pip install onnxruntime onnx``.
 
 ``auto`` picks ``onnxruntime`` on CPU when it is installed, else ``torch``.
+
+HardNet also runs in int8 on CPU (``precision``): the shipped int8 ONNX model (made by
+``tools/quantize_hardnet.py``, see :mod:`hardmatch.quantize`) run by ONNX Runtime.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import warnings
 
 import numpy as np
 import torch
 
 from .errors import HardmatchError
-from .weights import DEFAULT_DESCRIPTOR, load_hardnet
+from .quantize import onnx_model_bytes
+from .weights import DEFAULT_DESCRIPTOR, INT8_MODELS, int8_model_name, load_hardnet, load_onnx_model
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 #: Patches per HardNet batch on CUDA in the device path (throughput still grows up to ~32k on an H100).
 DEVICE_BATCH = 8192
+PRECISIONS = ("auto", "fp32", "int8")
+
+#: Whether ``precision="auto"`` picks int8 on CPU (where the weights have an int8 model). Off: int8
+#: descriptors agree with fp32 within the tolerance tests/test_int8.py checks and matched the same dev
+#: pairs, but the final homographies were less accurate more often than not (graf mean error 0.80 ->
+#: 1.24 px, homogr 1.40 -> 1.48 px; the synthetic known-H test of test_pipeline.py 0.49/1.58/0.13 px
+#: -> 3.41/1.61/2.11 px over RANSAC seeds 0/1/2), so int8 stays opt-in (benchmarks/RESULTS.md, "int8 HardNet").
+AUTO_INT8 = False
 
 
 def pick_device(device: str = "auto") -> torch.device:
@@ -47,6 +57,13 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` -> ``onnxruntime`` on CPU when installed, else ``torch``; other names unchanged."""
+    if backend == "auto":
+        return "onnxruntime" if device.type == "cpu" and onnxruntime_available() else "torch"
+    return backend
 
 
 @torch.inference_mode()
@@ -73,16 +90,16 @@ class PatchNetRunner:
     """A patch network with a backend: ``runner(patches (N, 1, P, P)) -> outputs (N, ...)`` float32 numpy.
 
     ``net`` is an eval-mode ``torch.nn.Module``; ``device`` ``auto|cpu|cuda|...``; ``backend`` one of
-    :data:`BACKENDS`.
+    :data:`BACKENDS`. ``onnx_model``: ONNX bytes the ``onnxruntime`` backend runs instead of ``net``
+    exported (e.g. its int8 version).
     """
 
     def __init__(self, net: torch.nn.Module, device: str = "auto", backend: str = "auto", batch_size: int = 256,
-                 patch_size: int = 32) -> None:
+                 patch_size: int = 32, onnx_model: bytes | None = None) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.device = pick_device(device)
-        if backend == "auto":
-            backend = "onnxruntime" if self.device.type == "cpu" and onnxruntime_available() else "torch"
+        backend = resolve_backend(backend, self.device)
         if backend == "onnxruntime":
             if self.device.type != "cpu":
                 raise ValueError("the onnxruntime backend runs on CPU only; use --backend torch for CUDA")
@@ -91,22 +108,16 @@ class PatchNetRunner:
         self.backend = backend
         self.batch_size = int(batch_size)
         self.net = net.eval().to(self.device, memory_format=cpu_memory_format(self.device))
-        self._session = self._onnx_session(patch_size) if backend == "onnxruntime" else None
+        self._session = self._onnx_session(patch_size, onnx_model) if backend == "onnxruntime" else None
 
-    def _onnx_session(self, patch_size: int):
+    def _onnx_session(self, patch_size: int, onnx_model: bytes | None):
         import onnxruntime
 
-        buffer = io.BytesIO()
-        example = torch.rand(2, 1, patch_size, patch_size) * 255
-        with warnings.catch_warnings():  # tracer notes about the input-shape check
-            warnings.simplefilter("ignore")
-            torch.onnx.export(self.net.to(memory_format=torch.contiguous_format), (example,), buffer,
-                              input_names=["patches"], output_names=["out"], opset_version=17,
-                              dynamic_axes={"patches": {0: "n"}, "out": {0: "n"}}, dynamo=False)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         options.inter_op_num_threads = 1
-        return onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        model = onnx_model if onnx_model is not None else onnx_model_bytes(self.net, patch_size)
+        return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, patches: np.ndarray | torch.Tensor) -> np.ndarray:
         if self._session is None:
@@ -118,16 +129,43 @@ class PatchNetRunner:
         return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
+def resolve_precision(precision: str, weights: str | os.PathLike, device: torch.device, backend: str) -> str:
+    """``fp32`` or ``int8`` for HardNet ``weights`` on ``device`` with ``backend`` (already resolved).
+
+    int8 runs only as the shipped int8 ONNX model on CPU with ONNX Runtime; asking for it elsewhere
+    raises ``ValueError`` naming why. ``auto``: int8 where it can run and :data:`AUTO_INT8`, else fp32
+    (on CUDA always fp32).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    possible = device.type == "cpu" and backend == "onnxruntime" and int8_model_name(weights) is not None
+    if precision == "auto":
+        return "int8" if possible and AUTO_INT8 else "fp32"
+    if precision == "int8" and not possible:
+        if device.type != "cpu" or backend != "onnxruntime":
+            raise ValueError(f"precision int8 runs on CPU with the onnxruntime backend only (device {device}, "
+                             f"backend {backend})")
+        raise ValueError(f"precision int8: no int8 model for weights {str(weights)!r} (have: "
+                         f"{', '.join(sorted(INT8_MODELS))}; make one with tools/quantize_hardnet.py)")
+    return precision
+
+
 class HardNetDescriptor:
-    """HardNet with its weights, on a device and backend, described in batches.
+    """HardNet with its weights, on a device, backend and precision, described in batches.
 
     ``weights``: registry name or path (see :mod:`hardmatch.weights`). ``batch_size`` bounds peak
     memory (about 1.3 MB of activations per patch on CPU in float32); 256 is the fastest on CPU.
+    ``precision``: ``fp32``, ``int8`` (CPU, ONNX Runtime, weights with a shipped int8 model) or
+    ``auto`` (see :func:`resolve_precision`); the one in use is ``self.precision``.
     """
 
     def __init__(self, weights: str | os.PathLike = DEFAULT_DESCRIPTOR, device: str = "auto",
-                 batch_size: int = 256, backend: str = "auto") -> None:
-        self.runner = PatchNetRunner(load_hardnet(weights), device, backend, batch_size)
+                 batch_size: int = 256, backend: str = "auto", precision: str = "auto") -> None:
+        net = load_hardnet(weights)
+        torch_device = pick_device(device)
+        self.precision = resolve_precision(precision, weights, torch_device, resolve_backend(backend, torch_device))
+        onnx_model = load_onnx_model(int8_model_name(weights)) if self.precision == "int8" else None
+        self.runner = PatchNetRunner(net, device, backend, batch_size, onnx_model=onnx_model)
         self.device = self.runner.device
         self.net = self.runner.net
 

@@ -174,8 +174,8 @@ class PairResult:
 
 
 @lru_cache(maxsize=4)
-def _hardnet(weights: str, device: str, batch_size: int, backend: str) -> HardNetDescriptor:
-    return HardNetDescriptor(weights, device=device, batch_size=batch_size, backend=backend)
+def _hardnet(weights: str, device: str, batch_size: int, backend: str, precision: str) -> HardNetDescriptor:
+    return HardNetDescriptor(weights, device=device, batch_size=batch_size, backend=backend, precision=precision)
 
 
 class _OpenCVSIFTDescriptor:
@@ -239,7 +239,7 @@ class Pipeline:
                                     fallback=c.offline_fallback,
                                     device=str(pick_device(c.device)) if self.path == "torch" else "cpu")
         if c.descriptor == "hardnet":
-            self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend)
+            self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, c.backend, c.precision)
         else:  # sift / rootsift (PipelineConfig rejects other names)
             self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
         self._on_demand = None  # OnDemandMatcher, built on first use; keeps the steps' pipelines across pairs

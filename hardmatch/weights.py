@@ -63,7 +63,12 @@ REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
     WeightSpec("orinet", "OriNet.pth", "orinet", url=f"{_AFFNET_BASE}/OriNet.pth",
                sha256="030e7964ae3e136d00431c7e11c6b67df40ad299f02ac384fee0f1c3fd1dcb30",
                description="OriNet orientation estimator (Mishkin et al., ECCV 2018)"),
+    WeightSpec("hardnet-synth-int8", "hardnet-synth-int8.onnx", "hardnet-int8-onnx",
+               description="hardnet-synth quantised to int8 for ONNX Runtime on CPU (tools/quantize_hardnet.py)"),
 ]}
+
+#: HardNet weights -> the registry entry of their int8 ONNX model (made by tools/quantize_hardnet.py).
+INT8_MODELS = {"hardnet-synth": "hardnet-synth-int8"}
 
 #: The descriptor weights every command uses unless told otherwise.
 DEFAULT_DESCRIPTOR = "hardnet-synth"
@@ -140,6 +145,30 @@ def _download(spec: WeightSpec, path: Path) -> None:
         socket.setdefaulttimeout(previous)
 
 
+def verify_sha256(path: Path, spec: WeightSpec | None) -> None:
+    """Raise :class:`WeightsError` when the registry knows ``spec``'s sha256 and ``path`` does not have it."""
+    expected = known_sha256(spec) if spec is not None else None
+    if expected is not None:
+        actual = sha256_of(path)
+        if actual != expected:
+            raise WeightsError(f"weights '{spec.name}' at {path}: sha256 {actual[:16]}... does not match the registry's "
+                               f"{expected[:16]}... (corrupt or replaced file; delete it and retry)")
+
+
+def int8_model_name(weights: str | os.PathLike) -> str | None:
+    """The registry name of the int8 ONNX model made from HardNet ``weights``, or None when there is none."""
+    return INT8_MODELS.get(str(weights).lower())
+
+
+def load_onnx_model(name: str) -> bytes:
+    """A shipped ONNX model of the registry (e.g. ``hardnet-synth-int8``), sha256-checked, as bytes."""
+    path, spec = resolve(name, download=False)
+    if spec is None or not spec.filename.endswith(".onnx"):
+        raise WeightsError(f"'{name}' is not an ONNX model of the registry")
+    verify_sha256(path, spec)
+    return path.read_bytes()
+
+
 def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> tuple[dict, WeightSpec | None, Path]:
     """Resolve, verify (sha256 where known) and safely load a state_dict.
 
@@ -147,12 +176,7 @@ def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> t
     AffNet, OriNet checkpoints) or ``'model'`` key. Returns (state_dict, spec or None, path).
     """
     path, spec = resolve(name_or_path, download=download)
-    expected = known_sha256(spec) if spec is not None else None
-    if expected is not None:
-        actual = sha256_of(path)
-        if actual != expected:
-            raise WeightsError(f"weights '{spec.name}' at {path}: sha256 {actual[:16]}... does not match the registry's "
-                               f"{expected[:16]}... (corrupt or replaced file; delete it and retry)")
+    verify_sha256(path, spec)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
