@@ -14,7 +14,8 @@ import pytest
 from .conftest import REPO, need_shared
 
 SHIPPED = ("hardmatch/models/hardnet-synth.pth", "hardmatch/models/hardnet-synth.sha256",
-           "hardmatch/models/hardnet-synth.md")
+           "hardmatch/models/hardnet-synth.md", "hardmatch/models/hardnet-synth-int8.onnx",
+           "hardmatch/models/hardnet-synth-int8.sha256")
 
 
 def _pip(*args, cwd=None):
