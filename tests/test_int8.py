@@ -71,7 +71,7 @@ def test_auto_precision_follows_auto_int8_on_cpu_onnxruntime_and_is_fp32_otherwi
 def test_int8_where_it_cannot_run_is_a_clear_error():
     with pytest.raises(ValueError, match="onnxruntime backend only"):
         HardNetDescriptor(device="cpu", backend="torch", precision="int8")
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match="precision: expected one of"):
         PipelineConfig(precision="fp16")
 
 
