@@ -43,18 +43,10 @@ def load_gray(image: ImageLike, name: str = "image") -> np.ndarray:
     Colour images are converted with OpenCV's luma weights, an alpha channel is composited
     over black (transparent regions carry no texture), 16-bit and float images are rescaled
     to the 0..255 range. Raises :class:`ImageError` for missing, unreadable, non-image,
-    empty, constant or too small input.
+    empty, constant, too small or too large (:data:`MAX_PIXELS`) input. The full-resolution case
+    of :func:`load_working`.
     """
-    if isinstance(image, np.ndarray):
-        array = image
-        label = f"{name} (array)"
-    else:
-        path = Path(image)
-        label = str(path)
-        array = decode_file(path)
-    gray = to_gray_uint8(array, label)
-    _check_usable(gray, label)
-    return gray
+    return load_working(image, 0, name).gray
 
 
 def decode_file(path: Path, flags: int = cv2.IMREAD_UNCHANGED, error: type[Exception] = ImageError) -> np.ndarray:
