@@ -186,6 +186,33 @@ def test_hessian_affine_keypoints_and_several_scales(photo_folder):
     assert not np.allclose(dog._image(0)[1][:50, :, 2].mean(0), lafs[:50, :, 2].mean(0))  # another detector
 
 
+def test_keypoints_detected_once_in_a_pool_equal_per_image_detection(photo_folder):
+    """The trainer's shared pre-detection (several processes) gives each entry the same image and
+    frames as lazy detection, and a source built from it samples without detecting again."""
+    lazy = SyntheticPairs([photo_folder], seed=0, scales=(1.0, 0.5))
+    entries = SyntheticPairs([photo_folder], seed=0, scales=(1.0, 0.5)).detect_all(processes=2)
+    assert len(entries) == lazy.num_entries >= 2
+    for index, (image, lafs) in enumerate(entries):
+        ref_image, ref_lafs = lazy._image(index)
+        assert np.array_equal(image, ref_image) and np.allclose(lafs, ref_lafs)
+    shared = SyntheticPairs([photo_folder], seed=3, scales=(1.0, 0.5), entries=entries)
+    shared.detector = None  # any detection now would fail
+    a, p, labels = shared.sample(64)
+    assert len(a) == len(p) == len(labels) == 64
+    with pytest.raises(ValueError, match="entries"):
+        SyntheticPairs([photo_folder], entries=entries[:1])
+
+
+def test_photometric_table_keeps_grey_level_order_and_range():
+    """Gamma, contrast and brightness go through one 256-entry table: monotone, in 0..255."""
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (4, 1))
+    cfg = WarpConfig(blur_prob=0.0, noise_prob=0.0)
+    for seed in range(5):
+        out = photometric(ramp, np.random.default_rng(seed), cfg)
+        assert out.dtype == np.uint8 and out.shape == ramp.shape
+        assert np.all(np.diff(out[0].astype(int)) >= 0) and out[0, -1] > out[0, 0]
+
+
 def test_source_options_parse_and_reject():
     opts = source_options(["jpeg_prob=0.3", "jpeg_quality=30,90", "scales=1,0.5,0.25", "detector=dog+hessaff"])
     assert opts["cfg"].jpeg_prob == 0.3 and opts["cfg"].jpeg_quality == (30, 90)

@@ -45,7 +45,16 @@ class _SourceFactory:
         from .synthetic import source_options
 
         self.synth_options = source_options(synth)  # parsed here: bad options fail before any worker starts
+        self._entries = None  # the synthetic source's (image, frames) list once prepare() ran
         self._check()
+
+    def prepare(self, processes: int) -> None:
+        """Detect the synthetic source's keypoints once, with ``processes`` processes, so that every
+        loader worker starts with them (each would otherwise detect every image itself)."""
+        if self.images and processes > 1 and self._entries is None:
+            from .synthetic import SyntheticPairs
+
+            self._entries = SyntheticPairs(self.images, **self.synth_options).detect_all(processes)
 
     def _check(self) -> None:
         # fail early, in the main process, with the readers' own one-line errors
@@ -59,7 +68,7 @@ class _SourceFactory:
         if self.images:
             from .synthetic import SyntheticPairs
 
-            sources.append(SyntheticPairs(self.images, seed=seed, **self.synth_options))
+            sources.append(SyntheticPairs(self.images, seed=seed, entries=self._entries, **self.synth_options))
         if self.phototour is not None:
             from ..datasets.patch_datasets import PhotoTour
 

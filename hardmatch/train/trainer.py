@@ -171,6 +171,12 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if cuda else None)
+    prepare = getattr(make_source, "prepare", None)
+    if prepare is not None and workers > 1:  # one shared keypoint pass instead of one per loader worker
+        t_prepare = time.time()
+        prepare(workers)
+        if rank == 0:
+            _log(f"keypoints of the training images detected in {time.time() - t_prepare:.1f} s ({workers} processes)")
     stream = _BatchStream(make_source, cfg.batch_size, cfg.seed + 7919 * (rank + 1) + start_step)
     loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers, pin_memory=cuda,
                                          persistent_workers=workers > 0, prefetch_factor=2 if workers > 0 else None)
