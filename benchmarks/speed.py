@@ -44,7 +44,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("HARDMATCH_SHARED", ROOT.parent / "shared"))  # as the tests and other benchmarks
+DATA = SHARED / "data"
 
 
 def sync(device: torch.device) -> None:
@@ -192,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="second image of the default pair")
     parser.add_argument("--graf1", default=str(DATA / "oxford" / "graf" / "img1.png"))
     parser.add_argument("--graf5", default=str(DATA / "oxford" / "graf" / "img5.png"))
-    parser.add_argument("--weights-dir", default=str(ROOT.parent / "shared" / "weights"),
+    parser.add_argument("--weights-dir", default=str(SHARED / "weights"),
                         help="folder with AffNet.pth and OriNet.pth")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (hardmatch and kornia both run there)")
     parser.add_argument("--path", default="auto", choices=("auto", "opencv", "torch"),
@@ -292,9 +293,9 @@ def speed_table(argv: list[str] | None = None) -> str:
         for batch in batches:
             seconds, count, peak = timed(hardnet_only(batch, backend, dev, half, precision), args.repeat, device,
                                          warmup=not args.no_warmup)
-            precision = "fp16 autocast" if half else precision
+            label = "fp16 autocast" if half else precision
             memory = f", peak {peak:.0f} MiB" if peak is not None else ""
-            lines.append(f"- HardNet alone, {backend} {precision}, batch {batch}: "
+            lines.append(f"- HardNet alone, {backend} {label}, batch {batch}: "
                          f"{count / seconds:.0f} patches/s{memory}")
     markdown = "\n".join(lines)
     if args.write_results:

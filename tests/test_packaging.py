@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import cv2
 import pytest
@@ -50,7 +51,9 @@ def test_wheel_ships_weights_and_installed_cli_matches_a_pair(tmp_path):
         img = cv2.imread(str(root / name), cv2.IMREAD_GRAYSCALE)
         cv2.imwrite(str(work / (name[:-4] + ".png")), cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
     env = {k: v for k, v in os.environ.items() if k not in ("HARDMATCH_MODELS", "PYTHONPATH")}
-    env["PYTHONPATH"] = str(target)
+    # the installed copy first; other PYTHONPATH entries (dependencies installed by path) stay, the checkout goes
+    others = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and Path(p).resolve() != REPO]
+    env["PYTHONPATH"] = os.pathsep.join([str(target), *others])
     script = target / "bin" / "hardmatch"
     command = [str(script)] if script.is_file() else [sys.executable, "-m", "hardmatch.cli"]
     proc = subprocess.run([*command, "pair", "BostonA.png", "BostonB.png", "--geometry", "homography",

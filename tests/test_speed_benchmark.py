@@ -15,7 +15,7 @@ def test_speed_benchmark_runs_on_cpu_and_writes_its_table(tmp_path):
     need_shared("weights/AffNet.pth")
     results_md = tmp_path / "RESULTS.md"
     results_md.write_text("# Results\n\nkept\n\n<!-- speed-table:cpu:100 -->\nold\n<!-- /speed-table:cpu:100 -->\n\ntail\n")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     run = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), "--device", "cpu", "--path", "torch",
          "--max-side", "160", "--nfeatures", "100", "--repeat", "1", "--no-warmup", "--no-kornia", "--compare-paths",

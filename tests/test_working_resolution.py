@@ -4,6 +4,7 @@ original image, big files are decoded reduced and absurd ones refused."""
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from hardmatch import HardNet_create, Pipeline
 from hardmatch import laf as laflib
@@ -81,7 +82,7 @@ def test_features_and_keypoints_come_back_in_original_pixels(texture):
     to_big = np.array([[2.0, 0, 0.5], [0, 2.0, 0.5], [0, 0, 1]])  # x_big = 2 (x + 0.5) - 0.5
     assert got.image_shape == big.shape and len(got) == len(ref)
     np.testing.assert_allclose(got.lafs, laflib.transform(ref.lafs, to_big), atol=1e-3)
-    np.testing.assert_allclose(got.descriptors, ref.descriptors, atol=1e-5)
+    np.testing.assert_allclose(got.descriptors_numpy, ref.descriptors_numpy, atol=1e-5)
     np.testing.assert_allclose(got.working_lafs(), ref.lafs, atol=1e-3)
 
     for options in ({}, {"detector": "hessian"}):  # OpenCV's own keypoints, and frames made keypoints
@@ -95,7 +96,8 @@ def test_features_and_keypoints_come_back_in_original_pixels(texture):
         np.testing.assert_allclose(d_big, d_ref, atol=1e-5)
         # and keypoints given in original pixels are described where they are
         _, d_again = detector.compute(big, kp_big)
-        np.testing.assert_allclose(d_again, d_big, atol=1e-4)
+        # another batch composition: on CUDA cuDNN may pick other (TF32) kernels, measured 3.4e-4 apart on an H100
+        np.testing.assert_allclose(d_again, d_big, atol=1e-3 if torch.cuda.is_available() else 1e-4)
 
 
 @pytest.fixture(scope="module")
