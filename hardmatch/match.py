@@ -29,9 +29,10 @@ METHODS = ("snn", "mnn", "smnn", "fginn")
 #: FGINN: neighbours closer than this (pixels, in image 2) to the first one count as the same point.
 DEFAULT_FGINN_RADIUS = 10.0
 
-#: Default SNN ratio threshold for HardNet descriptors, measured on the dev sets (benchmarks/RESULTS.md):
-#: 0.8, 0.85 and 0.9 match the same pairs; 0.9 keeps the most inliers.
-DEFAULT_RATIO = 0.9
+#: Default SNN ratio threshold for HardNet descriptors (hardnet-synth-v2), chosen by matched pairs
+#: (ground truth, never inlier counts) on homogr and confirmed on kusvod2-dev, graf and the
+#: non-matching pairs: benchmarks/RESULTS.md, "Ratio threshold of the default".
+DEFAULT_RATIO = 0.85
 
 
 @dataclass

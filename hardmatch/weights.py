@@ -51,6 +51,10 @@ REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
     WeightSpec("hardnet-synth", "hardnet-synth.pth", "hardnet",
                sha256=None,  # read from hardmatch/models/hardnet-synth.sha256 (known_sha256)
                description="HardNet trained by hardmatch on synthetic pairs (see hardmatch/models/hardnet-synth.md)"),
+    WeightSpec("hardnet-synth-v2", "hardnet-synth-v2.pth", "hardnet",
+               sha256=None,  # read from hardmatch/models/hardnet-synth-v2.sha256 (known_sha256)
+               description="HardNet trained by hardmatch on 15.8M synthetic pairs on one GPU "
+                           "(see hardmatch/models/hardnet-synth-v2.md)"),
     WeightSpec("hardnet++", "HardNet++.pth", "hardnet",
                url=f"{_HARDNET_BASE}/pretrained_all_datasets/HardNet++.pth",
                description="official HardNet++ (Liberty+NotreDame+Yosemite+HPatches), downloaded on first use"),
@@ -65,13 +69,15 @@ REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
                description="OriNet orientation estimator (Mishkin et al., ECCV 2018)"),
     WeightSpec("hardnet-synth-int8", "hardnet-synth-int8.onnx", "hardnet-int8-onnx",
                description="hardnet-synth quantised to int8 for ONNX Runtime on CPU (tools/quantize_hardnet.py)"),
+    WeightSpec("hardnet-synth-v2-int8", "hardnet-synth-v2-int8.onnx", "hardnet-int8-onnx",
+               description="hardnet-synth-v2 quantised to int8 for ONNX Runtime on CPU (tools/quantize_hardnet.py)"),
 ]}
 
 #: HardNet weights -> the registry entry of their int8 ONNX model (made by tools/quantize_hardnet.py).
-INT8_MODELS = {"hardnet-synth": "hardnet-synth-int8"}
+INT8_MODELS = {"hardnet-synth": "hardnet-synth-int8", "hardnet-synth-v2": "hardnet-synth-v2-int8"}
 
 #: The descriptor weights every command uses unless told otherwise.
-DEFAULT_DESCRIPTOR = "hardnet-synth"
+DEFAULT_DESCRIPTOR = "hardnet-synth-v2"
 
 
 def hub_cache_dir() -> Path:

@@ -22,8 +22,10 @@ from hardmatch.quantize import descriptor_agreement  # noqa: E402
 
 from .conftest import need_shared  # noqa: E402
 
-#: per-descriptor cosine similarity int8 vs fp32: every descriptor, and the median (measured: 0.994, 0.9986)
-MIN_COSINE, MEDIAN_COSINE = 0.98, 0.997
+#: per-descriptor cosine similarity int8 vs fp32 on BostonA/B: every descriptor, and the median, per shipped
+#: weights (measured: hardnet-synth 0.994 / 0.9986; hardnet-synth-v2 0.962 / 0.9986, see hardmatch/quantize.py)
+COSINE_BOUNDS = {"hardnet-synth": (0.98, 0.997), "hardnet-synth-v2": (0.95, 0.998)}
+MIN_COSINE, MEDIAN_COSINE = COSINE_BOUNDS["hardnet-synth"]
 #: nearest neighbour in the other image: fraction of descriptors whose int8 NN is the fp32 NN, over all
 #: descriptors (most have no true match, so their NN is a near tie) and over the fp32 ratio-test matches
 MIN_NN_AGREEMENT, MIN_MATCH_AGREEMENT = 0.90, 0.97
@@ -45,15 +47,17 @@ def boston_patches():
     return out
 
 
-def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches):
-    fp32 = HardNetDescriptor(device="cpu", precision="fp32")
-    int8 = HardNetDescriptor(device="cpu", precision="int8")
+@pytest.mark.parametrize("name", sorted(COSINE_BOUNDS))
+def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches, name):
+    min_cosine, median_cosine = COSINE_BOUNDS[name]
+    fp32 = HardNetDescriptor(name, device="cpu", precision="fp32")
+    int8 = HardNetDescriptor(name, device="cpu", precision="int8")
     assert (fp32.precision, int8.precision) == ("fp32", "int8")
     (a32, b32), (a8, b8) = ([describe(p) for p in boston_patches] for describe in (fp32, int8))
     assert a8.shape == a32.shape and a8.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(a8, axis=1), 1.0, atol=1e-4)
     agreement = descriptor_agreement(a32, b32, a8, b8, DEFAULT_RATIO)
-    assert agreement["cosine_min"] > MIN_COSINE and agreement["cosine_median"] > MEDIAN_COSINE, agreement
+    assert agreement["cosine_min"] > min_cosine and agreement["cosine_median"] > median_cosine, agreement
     assert not np.allclose(a8, a32, atol=1e-5)  # it really is another network
     assert agreement["nn_agreement"] > MIN_NN_AGREEMENT, agreement
     assert agreement["matches"] > 50 and agreement["match_agreement"] > MIN_MATCH_AGREEMENT, agreement
@@ -106,7 +110,7 @@ def test_quantize_recipe_on_real_patches_gives_agreeing_int8_model(boston_patche
     from hardmatch.describe import PatchNetRunner
     from hardmatch.quantize import onnx_model_bytes, quantize_int8
 
-    net = weights.load_hardnet()
+    net = weights.load_hardnet("hardnet-synth")  # the MinMax recipe of MIN_COSINE / MEDIAN_COSINE
     calibration, test = boston_patches[0][:512].astype(np.float32), boston_patches[1]
     model = quantize_int8(onnx_model_bytes(net), calibration)
     assert model == quantize_int8(onnx_model_bytes(net), calibration)  # deterministic

@@ -12,11 +12,14 @@ from pathlib import Path
 import cv2
 import pytest
 
+from hardmatch.weights import DEFAULT_DESCRIPTOR
+
 from .conftest import REPO, need_shared
 
-SHIPPED = ("hardmatch/models/hardnet-synth.pth", "hardmatch/models/hardnet-synth.sha256",
-           "hardmatch/models/hardnet-synth.md", "hardmatch/models/hardnet-synth-int8.onnx",
-           "hardmatch/models/hardnet-synth-int8.sha256")
+SHIPPED = tuple(f"hardmatch/models/{name}" for name in (
+    "hardnet-synth-v2.pth", "hardnet-synth-v2.sha256", "hardnet-synth-v2.md", "hardnet-synth-v2-int8.onnx",
+    "hardnet-synth-v2-int8.sha256", "hardnet-synth.pth", "hardnet-synth.sha256", "hardnet-synth.md",
+    "hardnet-synth-int8.onnx", "hardnet-synth-int8.sha256"))
 
 
 def _pip(*args, cwd=None):
@@ -61,7 +64,7 @@ def test_wheel_ships_weights_and_installed_cli_matches_a_pair(tmp_path):
                           cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads((work / "out.json").read_text())
-    assert data["num_inliers"] >= 15 and data["config"]["weights"] == "hardnet-synth"
+    assert data["num_inliers"] >= 15 and data["config"]["weights"] == DEFAULT_DESCRIPTOR == "hardnet-synth-v2"
     # and it was the installed copy that ran, with its own weights
     where = subprocess.run([sys.executable, "-c", "import hardmatch.weights as w; print(w.MODELS_DIR)"],
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)

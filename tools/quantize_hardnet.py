@@ -1,6 +1,6 @@
 """Quantise a shipped HardNet to int8 for ONNX Runtime on CPU and write it with its sha256 beside it.
 
-    python tools/quantize_hardnet.py                       # hardnet-synth -> <models>/hardnet-synth-int8.onnx
+    python tools/quantize_hardnet.py --weights NAME         # NAME -> <models>/NAME-int8.onnx
     python tools/quantize_hardnet.py --check               # regenerate in memory, compare with the shipped file
 
 Calibration uses real patches from ../shared/data/train-images (urban100, sunhays80; see
@@ -17,18 +17,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hardmatch.quantize import calibration_images, calibration_patches, onnx_model_bytes, quantize_int8  # noqa: E402
-from hardmatch.weights import INT8_MODELS, REGISTRY, load_hardnet, resolve  # noqa: E402
+from hardmatch.quantize import CALIBRATION_METHODS, calibration_images, calibration_patches, onnx_model_bytes, quantize_int8  # noqa: E402
+from hardmatch.weights import DEFAULT_DESCRIPTOR, INT8_MODELS, REGISTRY, load_hardnet, resolve  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default="hardnet-synth", choices=sorted(INT8_MODELS))
+    parser.add_argument("--weights", default=DEFAULT_DESCRIPTOR, choices=sorted(INT8_MODELS))
     parser.add_argument("--train-images", default=str(ROOT.parent / "shared" / "data" / "train-images"))
     parser.add_argument("--check", action="store_true", help="only compare a regenerated model with the shipped one")
     args = parser.parse_args()
     images = calibration_images(Path(args.train_images))
-    model = quantize_int8(onnx_model_bytes(load_hardnet(args.weights)), calibration_patches(images))
+    model = quantize_int8(onnx_model_bytes(load_hardnet(args.weights)), calibration_patches(images),
+                          CALIBRATION_METHODS.get(args.weights, "minmax"))
     digest = hashlib.sha256(model).hexdigest()
     spec = REGISTRY[INT8_MODELS[args.weights]]
     if args.check:
