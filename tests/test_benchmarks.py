@@ -9,3 +9,22 @@ def test_results_section_is_appended_once_then_replaced_in_place():
     second = replace_section(first + "\n## Later section\n", "table 2")
     assert "table 1" not in second and "table 2" in second
     assert second.count(BEGIN) == 1 and second.endswith("## Later section\n")
+
+
+def test_heldout_fpr_table_ranks_hardnet_above_sift_on_the_same_pairs():
+    """benchmarks/heldout_fpr.py on a few held-out bsd100 pairs: one row per descriptor, percentages,
+    and the shipped HardNet separates matching from non-matching pairs better than SIFT does."""
+    import re
+
+    from benchmarks.heldout_fpr import heldout_table
+
+    from .conftest import need_shared
+
+    folder = need_shared("data/train-images/bsd100")
+    table = heldout_table([str(folder)], ["hardnet-synth-v2"], pairs=400)
+    rows = {line.split("|")[1].strip(): float(re.findall(r"([\d.]+)%", line)[0])
+            for line in table.splitlines() if line.startswith("| ") and "%" in line}
+    assert len(rows) == 3 and "HardNet hardnet-synth-v2" in rows, rows  # HardNet, SIFT, RootSIFT (at their best size)
+    hardnet = rows["HardNet hardnet-synth-v2"]
+    sift = next(v for k, v in rows.items() if k.startswith("OpenCV SIFT"))
+    assert 0.0 <= hardnet < sift <= 100.0, rows
