@@ -104,12 +104,19 @@ def refit_homography(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, inli
     DEGENSAC and MAGSAC++ return the model of their best (locally optimised) sample, whose
     extrapolation beyond the inliers can be pixels off even with hundreds of inliers at sub-pixel
     residuals (measured: 10.9 px at the corners of a 1600 px image, 0.58 px after the refit). Up to
-    ``rounds`` refits, each on the previous one's inliers, while the inlier count grows; the result is
-    kept when it has at least as many inliers as the RANSAC model under the same symmetric transfer
-    error (the estimators count theirs slightly differently); otherwise the RANSAC model stands.
+    ``rounds`` refits, each on the previous one's inliers. A refit replaces the model when its MSAC
+    cost (sum over all correspondences of min(e^2, threshold^2), e the symmetric transfer error) is
+    not higher: the cost weighs how well the inliers fit, not only how many fall under the
+    threshold. Counting inliers alone kept a biased sample model 1.9 px off over a 10 Mpx image
+    because its refit, with half the cost, counted one boundary inlier fewer (4786 of 4787).
     """
-    best, best_kept = model, inliers
-    floor = int((symmetric_transfer_error(model, pts1, pts2) < threshold).sum())
+
+    def cost_and_inliers(h: np.ndarray) -> tuple[float, np.ndarray]:
+        error = symmetric_transfer_error(h, pts1, pts2)
+        return float(np.sum(np.minimum(np.nan_to_num(error, nan=np.inf), threshold) ** 2)), error < threshold
+
+    best, best_kept = model, inliers  # unless a refit does better: the estimator's model and inliers
+    best_cost, _ = cost_and_inliers(model)
     current = inliers
     for _ in range(rounds):
         if current.sum() < MIN_MATCHES["homography"]:
@@ -119,10 +126,10 @@ def refit_homography(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, inli
                 or abs(refined[2, 2]) < 1e-12):
             break
         refined = refined / refined[2, 2]
-        kept = symmetric_transfer_error(refined, pts1, pts2) < threshold
-        if kept.sum() < floor:
+        cost, kept = cost_and_inliers(refined)
+        if cost > best_cost or kept.sum() < MIN_MATCHES["homography"]:
             break
-        best, best_kept, floor = refined, kept, int(kept.sum())
+        best, best_cost, best_kept = refined, cost, kept
         if np.array_equal(kept, current):
             break
         current = kept

@@ -118,3 +118,22 @@ def test_refit_homography_repairs_a_minimal_sample_model():
     refined, kept = refit_homography(rough, pts1, pts2, inliers, 3.0)
     assert corner_error(refined) < 1.0 < 50.0 < corner_error(rough)
     assert kept.sum() > 390 > inliers.sum()
+
+
+def test_refit_is_kept_when_it_fits_better_with_one_boundary_inlier_fewer():
+    """A model shifted by 1 px counts one more inlier (a correspondence 3.5 px off, 2.5 px from the shifted
+    model) than the least-squares refit does; its truncated squared error over all correspondences is far lower, so it wins
+    (inlier counting alone kept the biased model, 1.9 px off over a 10 Mpx image)."""
+    from hardmatch.verify import refit_homography
+
+    rng = np.random.default_rng(1)
+    pts1 = rng.uniform(0, 1000, (300, 2))
+    pts2 = pts1 + rng.normal(0, 0.2, pts1.shape)  # the truth: identity
+    pts1 = np.vstack([pts1, [[500.0, 500.0]]])
+    pts2 = np.vstack([pts2, [[503.5, 500.0]]])  # 3.5 px off the truth
+    biased = np.array([[1.0, 0, 1.0], [0, 1.0, 0], [0, 0, 1.0]])  # 1 px shift: that point is 2.5 px off it
+    inliers = np.ones(len(pts1), bool)
+    model, kept = refit_homography(biased, pts1, pts2, inliers, threshold=3.0)
+    assert kept.sum() == 300 and not kept[-1]  # one inlier fewer than the biased model's 301
+    corners = np.array([[0, 0, 1], [1000, 0, 1], [0, 1000, 1], [1000, 1000, 1.0]]) @ model.T
+    assert np.abs(corners[:, :2] / corners[:, 2:] - [[0, 0], [1000, 0], [0, 1000], [1000, 1000]]).max() < 0.2
