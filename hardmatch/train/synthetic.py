@@ -269,8 +269,9 @@ class SyntheticPairs:
         if processes > 1 and self.num_entries > 1:
             import multiprocessing
 
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else None)
+            # spawn, not fork: a forked child of a process whose OpenCV / OpenMP thread pools are running
+            # can deadlock on its first parallel call (seen in the test suite)
+            context = multiprocessing.get_context("spawn")
             with context.Pool(min(processes, self.num_entries)) as pool:
                 entries = pool.map(_load_and_detect, [self._entry_spec(i) for i in indices], chunksize=1)
             self._cache = dict(enumerate(entries))
