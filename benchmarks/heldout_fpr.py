@@ -23,9 +23,8 @@ def heldout_table(images: list[str], weights: list[str], pairs: int, device: str
     """Markdown table: one row per weights name/path, then SIFT and RootSIFT."""
     import torch
 
-    from hardmatch.nets.hardnet import HardNet
     from hardmatch.train.validate import evaluate_baselines, fpr_at_recall, hardnet_distances, make_validation_set
-    from hardmatch.weights import load_state_dict
+    from hardmatch.weights import load_hardnet
 
     data = make_validation_set(images, num_pairs=pairs)
     p1, p2, is_match = data
@@ -33,10 +32,8 @@ def heldout_table(images: list[str], weights: list[str], pairs: int, device: str
              f"{', '.join(Path(i).name for i in images)}", "",
              "| descriptor | FPR95 | FDR95 |", "|---|---|---|"]
     for name in weights:
-        net = HardNet()
-        net.load_state_dict(load_state_dict(name)[0])
         with torch.inference_mode():
-            fpr, fdr = fpr_at_recall(hardnet_distances(net.to(device), p1, p2, device=device), is_match)
+            fpr, fdr = fpr_at_recall(hardnet_distances(load_hardnet(name).to(device), p1, p2, device=device), is_match)
         lines.append(f"| HardNet {name} | {100 * fpr:.2f}% | {100 * fdr:.2f}% |")
     for name, (fpr, fdr, size) in evaluate_baselines(data).items():
         label = {"sift": "OpenCV SIFT", "rootsift": "RootSIFT"}[name]

@@ -57,12 +57,14 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
                  f"{len(patches[0])} + {len(patches[1])} patches, median of {repeat} interleaved runs"]
 
     if quantize_cost:
-        from hardmatch.quantize import calibration_images, calibration_patches, onnx_model_bytes, quantize_int8
-        from hardmatch.weights import load_hardnet
+        from hardmatch.quantize import (calibration_images, calibration_method, calibration_patches, onnx_model_bytes,
+                                        quantize_int8)
+        from hardmatch.weights import DEFAULT_DESCRIPTOR, load_hardnet
 
         t0 = time.perf_counter()
-        quantize_int8(onnx_model_bytes(load_hardnet()),
-                      calibration_patches(calibration_images(ROOT.parent / "shared" / "data" / "train-images")))
+        quantize_int8(onnx_model_bytes(load_hardnet(DEFAULT_DESCRIPTOR)),
+                      calibration_patches(calibration_images(ROOT.parent / "shared" / "data" / "train-images")),
+                      calibration_method(DEFAULT_DESCRIPTOR))
         lines.append(f"quantising at run time instead (tools/quantize_hardnet.py's recipe): "
                      f"{time.perf_counter() - t0:.1f} s")
 

@@ -48,6 +48,11 @@ CALIBRATION_BATCH = 256
 CALIBRATION_METHODS = {"hardnet-synth-v2": "percentile"}
 
 
+def calibration_method(weights: str) -> str:
+    """The activation calibration of ``weights``' int8 recipe: ``minmax`` or ``percentile``."""
+    return CALIBRATION_METHODS.get(str(weights).lower(), "minmax")
+
+
 def onnx_model_bytes(net: torch.nn.Module, patch_size: int = 32, opset: int = 17) -> bytes:
     """A patch network (N, 1, P, P) -> (N, ...) exported to ONNX in memory, dynamic batch dimension."""
     buffer = io.BytesIO()

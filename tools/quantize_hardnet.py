@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hardmatch.quantize import CALIBRATION_METHODS, calibration_images, calibration_patches, onnx_model_bytes, quantize_int8  # noqa: E402
+from hardmatch.quantize import calibration_images, calibration_method, calibration_patches, onnx_model_bytes, quantize_int8  # noqa: E402
 from hardmatch.weights import DEFAULT_DESCRIPTOR, INT8_MODELS, REGISTRY, load_hardnet, resolve  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     images = calibration_images(Path(args.train_images))
     model = quantize_int8(onnx_model_bytes(load_hardnet(args.weights)), calibration_patches(images),
-                          CALIBRATION_METHODS.get(args.weights, "minmax"))
+                          calibration_method(args.weights))
     digest = hashlib.sha256(model).hexdigest()
     spec = REGISTRY[INT8_MODELS[args.weights]]
     if args.check:
