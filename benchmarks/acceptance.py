@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hardmatch import accept as acc  # noqa: E402
-from hardmatch.datasets.pairs import judge, read_dataset  # noqa: E402
+from hardmatch.datasets.registry import read_dataset  # noqa: E402
+from hardmatch.datasets.scoring import judge  # noqa: E402
 from hardmatch.io import load_gray  # noqa: E402
 from hardmatch.pipeline import Features, Pipeline  # noqa: E402
 

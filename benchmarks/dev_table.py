@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from hardmatch.config import get_preset
-from hardmatch.datasets.pairs import judge, read_dataset
-from hardmatch.evaluate import parse_pipeline_spec
+from hardmatch.datasets.registry import read_dataset
+from hardmatch.datasets.scoring import judge
+from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.io import load_gray
 from hardmatch.pipeline import Pipeline
 

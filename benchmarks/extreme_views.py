@@ -28,11 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hardmatch.datasets.pairs import judge, read_dataset
-from hardmatch.evaluate import parse_pipeline_spec
+from hardmatch.datasets.registry import read_dataset
+from hardmatch.datasets.scoring import judge
+from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.io import load_gray
 from hardmatch.mods import OnDemandMatcher, Step
-from hardmatch.pipeline import Pipeline
+from hardmatch.matcher import build_matcher
 from hardmatch.verify import verify
 
 HERE = Path(__file__).resolve().parent
@@ -107,7 +108,7 @@ def make_method(label: str):
         config = parse_pipeline_spec("wide" + label[len("wide-previous"):]).config
         matcher = OnDemandMatcher(config.with_options(geometry="homography"), previous_wide_steps())
     else:
-        matcher = Pipeline(parse_pipeline_spec(label).config.with_options(geometry="homography"))
+        matcher = build_matcher(parse_pipeline_spec(label).config.with_options(geometry="homography"))
 
     def run(g1, g2):
         result = matcher.match_pair(g1, g2)

@@ -21,8 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hardmatch.datasets.pairs import judge, read_dataset
-from hardmatch.pipeline import Pipeline
+from hardmatch.datasets.registry import read_dataset
+from hardmatch.datasets.scoring import judge
+from hardmatch.matcher import build_matcher
 
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
 
@@ -51,7 +52,7 @@ def sweep(shared: Path, values: list[int], preset: str = "default", baseline: Pa
                 results[0] = known[spec.name]
                 distinct = []
             for value in distinct:
-                pipeline = Pipeline(preset, max_side=value, geometry=spec.geometry)
+                pipeline = build_matcher(preset, max_side=value, geometry=spec.geometry)
                 t0 = time.perf_counter()
                 result = pipeline.match_pair(spec.image1, spec.image2)
                 seconds = time.perf_counter() - t0

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from hardmatch.config import get_preset
-from hardmatch.datasets.pairs import judge, read_dataset
+from hardmatch.datasets.registry import read_dataset
+from hardmatch.datasets.scoring import judge
 from hardmatch.io import load_gray
 from hardmatch.mods import OnDemandMatcher
 

@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hardmatch.datasets.pairs import IMAGE_EXTENSIONS  # noqa: E402
+from hardmatch.datasets.files import IMAGE_EXTENSIONS  # noqa: E402
 
 
 def scenes(shared: Path) -> dict:

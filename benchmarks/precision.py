@@ -57,8 +57,8 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
                  f"{len(patches[0])} + {len(patches[1])} patches, median of {repeat} interleaved runs"]
 
     if quantize_cost:
-        from hardmatch.quantize import (calibration_images, calibration_method, calibration_patches, onnx_model_bytes,
-                                        quantize_int8)
+        from hardmatch.int8_calibration import calibration_images, calibration_patches
+        from hardmatch.quantize import calibration_method, onnx_model_bytes, quantize_int8
         from hardmatch.weights import DEFAULT_DESCRIPTOR, load_hardnet
 
         t0 = time.perf_counter()

@@ -14,9 +14,10 @@ from .config import PRESETS, PipelineConfig
 from .errors import HardmatchError, ImageError, NoModelError, WeightsError
 from .feature2d import HardNet_create, HardNetFeature2D
 from . import io
-from .pipeline import Features, PairResult, Pipeline, match_pair
+from .matcher import build_matcher, match_pair
+from .pipeline import Features, PairResult, Pipeline
 
 __version__ = "0.1.0"
 
-__all__ = ["match_pair", "Pipeline", "PairResult", "Features", "PipelineConfig", "PRESETS", "HardNet_create",
+__all__ = ["match_pair", "build_matcher", "Pipeline", "PairResult", "Features", "PipelineConfig", "PRESETS", "HardNet_create",
            "HardNetFeature2D", "HardmatchError", "ImageError", "WeightsError", "NoModelError", "__version__"]

@@ -17,9 +17,13 @@ correspondences closer than ``radius`` px to another in both images, the one wit
 (lowest) ratio is kept.
 
 Frames are LAFs (N, 2, 3) as in :mod:`hardmatch.laf`; points (N, 2) pixels; H maps image 1 to
-image 2 and F satisfies ``x2^T F x1 = 0``. The tolerances were chosen by measuring these errors
-for inliers of right models on the dev pairs against inliers of wrong models on non-matching
-pairs (``benchmarks/acceptance.py``, ``benchmarks/RESULTS.md`` "Model acceptance").
+image 2 and F satisfies ``x2^T F x1 = 0``. An essential matrix is checked through its fundamental
+matrix in the points' pixels, ``F = K2^-T E K1^-1`` (:func:`hardmatch.essential.fundamental_from_essential`):
+pass ``geometry="essential"`` with that F, and every check of F applies.
+
+The tolerances were chosen by measuring these errors for inliers of right models on the dev pairs
+against inliers of wrong models on non-matching pairs (``benchmarks/acceptance.py``,
+``benchmarks/RESULTS.md`` "Model acceptance").
 """
 
 from __future__ import annotations
@@ -194,7 +198,8 @@ def _radius(lafs: np.ndarray) -> np.ndarray:
 
 
 def laf_consistent(geometry: str, model: np.ndarray, lafs1: np.ndarray, lafs2: np.ndarray) -> np.ndarray:
-    """Bool mask (N,): the frames (N, 2, 3) of each correspondence agree with ``model`` within the tolerances."""
+    """Bool mask (N,): the frames (N, 2, 3) of each correspondence agree with ``model`` within the tolerances
+    (``model``: H, or F for fundamental and essential)."""
     if geometry == "homography":
         e = laf_errors_homography(model, lafs1, lafs2)
         return (e["scale"] <= MAX_SCALE_ERROR) & (e["angle"] <= MAX_ANGLE_ERROR) & (e["shape"] <= MAX_SHAPE_ERROR)

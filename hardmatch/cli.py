@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from .config import PRESETS, field_kind, option_fields
-from .datasets.pairs import FORMATS, GEOMETRIES
+from .datasets.registry import FORMATS
+from .datasets.spec import GEOMETRIES
 from .errors import HardmatchError
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
@@ -39,7 +40,8 @@ def pipeline_options(func):
             option = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=help_text)
         else:
             metavar = "[" + "|".join(choices) + "]" if choices else _METAVARS.get(base, "TEXT")
-            option = click.option(flag, f.name, type=str, metavar=metavar, default=None, help=help_text)
+            option = click.option(flag, f.name, type=str, metavar=metavar, default=None, help=help_text,
+                                  multiple=bool(f.metadata.get("repeatable")))
         func = option(func)
     func = click.option("--preset", default="default", type=click.Choice(sorted(PRESETS)), show_default=True,
                         help="named pipeline configuration; other options override it")(func)
@@ -48,7 +50,7 @@ def pipeline_options(func):
 
 def _pipeline_kwargs(kwargs: dict) -> dict:
     names = {f.name for f in option_fields()}
-    return {k: v for k, v in kwargs.items() if k in names and v is not None}
+    return {k: v for k, v in kwargs.items() if k in names and v is not None and v != ()}
 
 
 def reports_errors(func):
@@ -83,16 +85,22 @@ def main():
               help="draw the inlier matches side by side into this image file")
 @reports_errors
 def pair(image1, image2, preset, json_path, viz_path, **options):
-    """Match IMAGE1 to IMAGE2 and verify a homography or fundamental matrix.
+    """Match IMAGE1 to IMAGE2 and verify a homography, fundamental or essential matrix (relative pose).
 
     Exit 0 when a model was found, 1 when not (the reason is printed), 3 for bad images.
     """
-    from .pipeline import Pipeline
+    from .matcher import build_matcher
+    from .verify import resolve_method
 
-    pipeline = Pipeline(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
+    pipeline = build_matcher(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
     work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
     work2 = pipeline.load(image2)
+    sources = ()
+    if pipeline.config.geometry == "essential":
+        pipeline, sources = _with_cameras(pipeline, (image1, image2), (work1, work2))
     result = pipeline.match_pair(work1, work2)
+    if sources:
+        result.intrinsics_source = sources
     for fallback in result.fallbacks:
         click.echo(f"hardmatch: notice: {fallback.notice()}", err=True)
     c = result.config
@@ -105,9 +113,14 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     stage_times = "  ".join(f"{k} {1000 * v:.0f} ms" for k, v in t.items())
     click.echo(f"time: {stage_times}")
     if result.success:
-        click.echo(f"{c.geometry} ({c.ransac}):")
+        click.echo(f"{c.geometry} ({resolve_method(c.geometry, c.ransac)}):")
         for row in result.model:
             click.echo("  " + "  ".join(f"{v: .6g}" for v in row))
+    if result.success and result.R is not None:
+        click.echo("R (camera 1 -> camera 2):")
+        for row in result.R:
+            click.echo("  " + "  ".join(f"{v: .6g}" for v in row))
+        click.echo("t (unit): " + "  ".join(f"{v: .6g}" for v in result.t))
     if json_path is not None:
         data = result.to_dict()
         data["image1"], data["image2"] = str(image1), str(image2)
@@ -125,6 +138,24 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
     if not result.success:
         click.echo(f"hardmatch: no model: {result.reason}", err=True)
         sys.exit(1)
+
+
+def _with_cameras(matcher, paths, works):
+    """Geometry essential: the cameras of both images (given, else EXIF, else the prior, with a notice
+    for each image not given), and the matcher configured with them. -> (matcher, sources)."""
+    from .intrinsics import format_intrinsics, resolve_pair
+    from .matcher import build_matcher
+
+    config = matcher.config
+    cameras = resolve_pair(config.intrinsics, None, None, paths, [w.original_shape for w in works])
+    for path, camera in zip(paths, cameras):
+        if camera.source != "given":
+            fx, fy, cx, cy = camera.params
+            click.echo(f"hardmatch: notice: {path}: intrinsics from {camera.source}: "
+                       f"fx,fy,cx,cy = {fx:.1f},{fy:.1f},{cx:.1f},{cy:.1f}", err=True)
+    if all(c.source == "given" for c in cameras):
+        return matcher, ()
+    return build_matcher(config, intrinsics=format_intrinsics([c.K for c in cameras])), tuple(c.source for c in cameras)
 
 
 @main.command()
@@ -163,6 +194,9 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 @click.option("--minutes", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="training-time budget: the lr decays to 0 over --steps or this many minutes, whichever ends first")
 @click.option("--init-weights", default=None, help="start from these weights (registry name or path)")
+@click.option("--tensorboard", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="also log loss, lr, pairs/s and validation FPR95 as TensorBoard scalars into this folder "
+                   "(needs the tensorboard extra)")
 @click.option("--resume", is_flag=True, help="continue from OUT/checkpoint.pth if it exists")
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="also report SIFT and RootSIFT FPR95 on the validation pairs")
@@ -171,12 +205,17 @@ def train(images, phototour, hpatches, synth, val_images, val_phototour, val_pai
           **options):
     """Train HardNet with the hardest-in-batch triplet margin loss.
 
-    Writes OUT/checkpoint.pth (atomic, resumable), OUT/model.pth (state_dict), OUT/log.csv and
-    OUT/validation.json. Multi-process: torchrun --nproc_per_node K -m hardmatch.cli train ...
+    Writes OUT/checkpoint.pth (atomic, resumable), OUT/model.pth (state_dict), OUT/log.csv,
+    OUT/summary.json and, with --tensorboard DIR, TensorBoard event files at the CSV's steps.
+    Multi-process: torchrun --nproc_per_node K -m hardmatch.cli train ...
     """
+    from .train.runlog import require_tensorboard
     from .train.sources import make_source_factory, make_validation
     from .train.trainer import TrainConfig, train as run_training
 
+    if options["tensorboard"] is not None:
+        require_tensorboard()  # one line, exit 2, before any data is read
+        options["tensorboard"] = str(options["tensorboard"])
     make_source = make_source_factory(images=images, phototour=phototour, hpatches=hpatches, synth=synth)
     validation = make_validation(val_images=val_images, val_phototour=val_phototour, num_pairs=val_pairs)
     cfg = TrainConfig(out_dir=str(out_dir), **options)
@@ -245,19 +284,52 @@ def export(output, fmt, weights):
               help="parallel processes (CPU cores are split between them)")
 @click.option("--no-resume", is_flag=True, help="recompute every row instead of reusing OUT/results.jsonl")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="only the first N pairs (quick checks)")
+@click.option("--max-axis-angle", type=click.FloatRange(0, 180), default=60.0, show_default=True,
+              help="Strecha scenes: only pairs whose optical axes differ by at most this many degrees "
+                   "(calibrated pairs lists are used as listed)")
+@click.option("--reconstruct", "scene", is_flag=True,
+              help="DATASET is a Strecha-layout scene (images/ + cameras/): reconstruct it with each --pipeline "
+                   "and with COLMAP's SIFT pipeline, judged against the ground-truth cameras")
+@click.option("--scheduler", default=None,
+              help="with --reconstruct: features and matching on this Dask scheduler (tcp://HOST:PORT); "
+                   "--workers N > 1 starts a local Dask cluster instead")
+@click.option("--no-colmap", is_flag=True, help="with --reconstruct: skip the COLMAP SIFT baseline")
 @reports_errors
-def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit):
+def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit, max_axis_angle, scene,
+                 scheduler, no_colmap):
     """Evaluate pipelines on every pair of a two-view DATASET in its native layout.
 
     Writes OUT/results.jsonl (one row per pipeline and pair, appended as rows finish; a re-run
     resumes from it), OUT/results.csv, OUT/summary.md, OUT/summary.json and OUT/summary.png,
     and prints the summary table. Exit 5 for a dataset layout problem, 2 for a bad --pipeline.
+
+    Calibrated pairs (Strecha scenes, calibrated pairs lists) are judged by the relative pose
+    against the true cameras: per pair the rotation and translation-direction errors, per
+    pipeline pose mAA@5/10/20 and the wrong poses reported as found (error > 10 degrees); a
+    fundamental matrix is turned into a pose with the true K, geometry essential uses the true K.
+
+    With --reconstruct: OUT/reconstruction.md and OUT/reconstruction.json (registered views,
+    rotation and position errors after a similarity alignment, pair mAA@10, seconds, time ratio
+    against COLMAP SIFT) and one folder per run; always recomputed (the times are compared).
     """
-    from .datasets.pairs import read_dataset
-    from .evaluate import SUMMARY_MD, evaluate, parse_pipeline_specs
+    if scene:
+        if fmt != "auto" or geometry is not None or limit is not None:
+            raise HardmatchError("--reconstruct takes a scene folder; --format, --geometry and --limit do not apply")
+        return _eval_reconstruct(dataset, out_dir, pipelines, scheduler, workers, colmap=not no_colmap)
+    if scheduler is not None or no_colmap:
+        raise HardmatchError("--scheduler and --no-colmap apply to --reconstruct only (two-view eval: --workers)")
+
+    from .datasets.registry import detect_format, read_dataset
+    from .datasets.strecha import read_strecha_pairs
+    from .evaluation.evaluate import evaluate
+    from .evaluation.specs import parse_pipeline_specs
+    from .evaluation.store import SUMMARY_MD
 
     specs = parse_pipeline_specs(pipelines)
-    pairs = read_dataset(dataset, fmt)
+    if (detect_format(dataset) if fmt == "auto" else fmt) == "strecha":
+        pairs = read_strecha_pairs(dataset, None, max_axis_angle)
+    else:
+        pairs = read_dataset(dataset, fmt)
     if limit is not None:
         pairs = pairs[:limit]
     resolved = dataset.resolve()
@@ -267,6 +339,78 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
              geometry=geometry)
     click.echo((out_dir / SUMMARY_MD).read_text().rstrip())
     click.echo(f"\nresults: {out_dir}/ (results.jsonl, results.csv, summary.md, summary.json, summary.png)")
+
+
+def _eval_reconstruct(scene: Path, out_dir, pipelines, scheduler, workers: int, colmap: bool) -> None:
+    """``eval --reconstruct``: :func:`hardmatch.scene.evaluate.evaluate_reconstruction` with the table printed."""
+    from .evaluation.specs import parse_pipeline_specs
+    from .scene.evaluate import RESULTS_MD, evaluate_reconstruction
+    from .scene.executor import make_executor
+
+    specs = parse_pipeline_specs(pipelines)
+    out_dir = out_dir if out_dir is not None else Path("eval-out") / scene.resolve().name
+    echo_err = functools.partial(click.echo, err=True)
+    with make_executor(scheduler=scheduler, workers=workers if workers > 1 else None) as executor:
+        evaluate_reconstruction(scene, [(s.label, s.config) for s in specs], out_dir, executor=executor,
+                                colmap=colmap, bar=_stage_bar, warn=echo_err, log=echo_err)
+    click.echo((out_dir / RESULTS_MD).read_text().rstrip())
+    click.echo(f"\nresults: {out_dir}/ (reconstruction.md, reconstruction.json, a folder per run)")
+
+
+def _stage_bar(label: str, length: int):
+    """A progress bar on stderr (a terminal only) for one reconstruct stage: a context manager yielding
+    ``advance(n)``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():
+        if not sys.stderr.isatty():  # logs and pipes get the summary line, not the bar's label
+            yield lambda n=1: None
+            return
+        with click.progressbar(length=length, label=f"{label:<9}", file=sys.stderr, show_pos=True) as b:
+            yield lambda n=1: b.update(n)
+
+    return bar()
+
+
+@main.command()
+@click.argument("images", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@pipeline_options
+@click.option("--pairs", "pairs_spec", default="exhaustive", show_default=True,
+              help="pairs to match: exhaustive, sequential:K (each image with the next K), retrieval:K (the K most "
+                   "similar by VLAD of the HardNet descriptors), or a file of 'name0 name1' lines")
+@click.option("--camera-mode", type=click.Choice(["per-image", "single"]), default="per-image", show_default=True,
+              help="one COLMAP camera per image, or one shared by all (same size)")
+@click.option("--scheduler", default=None, help="run features and matching on this Dask scheduler (tcp://HOST:PORT)")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="run features and matching on a local Dask cluster of N processes")
+@click.option("--remap", is_flag=True, help="run the mapper again even when nothing upstream changed")
+@reports_errors
+def reconstruct(images, out, preset, pairs_spec, camera_mode, scheduler, workers, remap, **options):
+    """Reconstruct the images of folder IMAGES (structure from motion) into folder OUT.
+
+    Writes OUT/features.h5 and OUT/matches.h5 (hloc's layout), OUT/pairs.txt, OUT/database.db
+    (COLMAP), OUT/sparse/N/ (COLMAP binary model), OUT/points.ply and OUT/summary.json. A re-run
+    resumes: written features and matches are kept. --intrinsics fx,fy,cx,cy (pixel centres at
+    integers) fixes one known camera for all images; otherwise EXIF focal length or COLMAP's prior.
+    Exit 0 with a model, 1 without, 2 bad options, 3 fewer than two readable images, 5 a folder
+    that is missing, empty or holds one image.
+    """
+    from .pipeline import Pipeline
+    from .scene.executor import make_executor
+    from .scene.reconstruct import reconstruct as run, summary_line
+
+    kwargs = _pipeline_kwargs(options)
+    intrinsics = kwargs.pop("intrinsics", None)  # the scene's cameras, not a pair's
+    intrinsics = "/".join(intrinsics) if isinstance(intrinsics, tuple) else intrinsics
+    config = Pipeline(preset, **kwargs).config  # bad options fail before any work
+    with make_executor(scheduler=scheduler, workers=workers) as executor:
+        summary = run(images, out, config, pairs=pairs_spec, camera_mode=camera_mode, intrinsics=intrinsics,
+                      executor=executor, bar=_stage_bar, warn=lambda line: click.echo(line, err=True),
+                      force_mapping=remap)
+    click.echo(summary_line(summary))
+    click.echo(f"model: {summary['model']['model']}  points: {out / 'points.ply'}  summary: {out / 'summary.json'}")
 
 
 def main_entry():  # pragma: no cover - console script alias

@@ -14,27 +14,34 @@ from dataclasses import Field, dataclass, field, fields, replace
 from .describe import BACKENDS, PRECISIONS
 from .detect.dog import DEFAULT_MAGNIFICATION
 from .detect.orientation import ORIENTATIONS
+from .intrinsics import format_intrinsics, parse_intrinsics
 from .detect.shape import SHAPES
 from .match import DEFAULT_FGINN_RADIUS, DEFAULT_RATIO
 from .match import METHODS as MATCHERS
 from .weights import DEFAULT_DESCRIPTOR
 
 
+#: Models ``geometry`` may name, and robust estimators (``auto``: degensac for H/F, poselib for E).
+GEOMETRIES = ("homography", "fundamental", "essential")
+RANSAC_METHODS = ("auto", "degensac", "magsac", "poselib")
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("none", "null", "")
 
 
-def _opt(default, help: str, choices: tuple | None = None, *, range: str | None = None, check=None, parse=None):
+def _opt(default, help: str, choices: tuple | None = None, *, range: str | None = None, check=None, parse=None,
+         repeatable: bool = False):
     """A :class:`PipelineConfig` field. Everything :func:`convert_option` checks is declared here:
 
     ``choices`` the allowed values; ``range`` an interval such as ``"(0, 1]"`` or ``"[0, inf)"`` for
     numbers; ``check(value)`` raises ``ValueError`` for values a range cannot express; ``parse(value)``
-    turns other accepted forms into the field's type first (e.g. a list of tilts into ``"2,4"``).
+    turns other accepted forms into the field's type first (e.g. a list of tilts into ``"2,4"``);
+    ``repeatable``: the CLI option may be given several times (its values reach ``parse`` as a tuple).
     The field's type annotation (``int``, ``float``, ``str``, ``bool``, ``X | None``) gives the conversion.
     """
     return field(default=default, metadata={"help": help, "choices": choices, "range": range, "check": check,
-                                            "parse": parse})
+                                            "parse": parse, "repeatable": repeatable})
 
 
 def _check_not_empty(value: str) -> None:
@@ -60,6 +67,20 @@ def _check_device(value: str) -> None:
 
 def _check_tilts(value: str) -> None:
     parse_tilts(value)
+
+
+def _check_intrinsics(value: str) -> None:
+    parse_intrinsics(value)  # ValueError saying what is wrong
+
+
+def _join_intrinsics(value):
+    """Intrinsics as arrays / sequences (API) or a CLI tuple of texts -> the normalized text
+    ``"fx,fy,cx,cy"`` or ``"fx,fy,cx,cy/fx,fy,cx,cy"``; text and None stay as they are."""
+    if not isinstance(value, (list, tuple)) and not hasattr(value, "shape"):
+        return value  # text, None, or a wrong kind that the text conversion refuses (TypeError)
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return "/".join(value) if value else None  # --intrinsics given once or twice
+    return format_intrinsics(parse_intrinsics(value))
 
 
 def _join_numbers(value):
@@ -232,11 +253,19 @@ class PipelineConfig:
     ratio: float = _opt(DEFAULT_RATIO, "ratio-test threshold (snn, smnn, fginn)", range="(0, 1]")
     fginn_radius: float = _opt(DEFAULT_FGINN_RADIUS, "fginn: neighbours closer than this (px) to the first are the "
                                                      "same point", range="[0, inf)")
-    geometry: str = _opt("fundamental", "model to verify: homography (planar scene or pure rotation) "
-                                        "or fundamental (any rigid scene)", ("homography", "fundamental"))
-    ransac: str = _opt("degensac", "robust estimator: degensac (pydegensac) or magsac (OpenCV MAGSAC++)",
-                       ("degensac", "magsac"))
-    threshold: float | None = _opt(None, "inlier threshold in pixels (default: 3 for homography, 1 for fundamental)",
+    geometry: str = _opt("fundamental", "model to verify: homography (planar scene or pure rotation), "
+                                        "fundamental (any rigid scene) or essential (relative pose R, t of "
+                                        "calibrated cameras: see intrinsics)", GEOMETRIES)
+    intrinsics: str | None = _opt(None, "essential: camera intrinsics fx,fy,cx,cy in original pixels, once for "
+                                        "both images or twice (image 1, then image 2; API: also a 3x3 K or (K1, K2)); "
+                                        "default: the EXIF focal length, else focal 1.2 x the longest side with "
+                                        "the principal point at the centre (a notice says which)",
+                                  check=_check_intrinsics, parse=_join_intrinsics, repeatable=True)
+    ransac: str = _opt("auto", "robust estimator: degensac (pydegensac), magsac (OpenCV MAGSAC++; for essential "
+                               "findEssentialMat + refinement), poselib (essential only: PoseLib LO-RANSAC), or "
+                               "auto (degensac for homography/fundamental, poselib for essential)", RANSAC_METHODS)
+    threshold: float | None = _opt(None, "inlier threshold in pixels (default: 3 for homography, 1 for fundamental, "
+                                         "in working pixels; essential: 1, Sampson distance in original pixels)",
                                    range="(0, inf)")
     max_iters: int = _opt(10000, "RANSAC iterations at most", range="[1, inf)")
     confidence: float = _opt(0.9999, "RANSAC confidence", range="(0, 1)")
@@ -280,6 +309,11 @@ class PipelineConfig:
                 raise type(exc)(f"{f.name}: {exc}") from None
             if converted is not value:
                 object.__setattr__(self, f.name, converted)
+        if self.ransac == "poselib" and self.geometry != "essential":
+            raise ValueError(f"ransac: poselib estimates relative poses (geometry essential) only, "
+                             f"not a {self.geometry}")
+        if self.ransac == "degensac" and self.geometry == "essential":
+            raise ValueError("ransac: degensac has no essential-matrix solver; use auto, poselib or magsac")
 
     def tilts(self) -> tuple[float, ...]:
         """``view_tilts`` parsed (``,`` or ``/`` between numbers: ``/`` fits in an eval spec): (T,) floats >= 1."""

@@ -307,6 +307,10 @@ class OnDemandMatcher:
         merged = Features.concat(parts)
         return merged.subset(laflib.unique(merged.lafs))
 
+    def load(self, image) -> WorkingImage:
+        """The image (path, array or already loaded) at the working resolution (``max_side``), as :meth:`Pipeline.load`."""
+        return load_working(image, self.config.max_side)
+
     def match_pair(self, image1, image2):
         """Match two images (paths or arrays) -> :class:`~hardmatch.pipeline.PairResult` with ``step`` and ``steps``."""
         t_start = time.perf_counter()

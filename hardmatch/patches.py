@@ -19,7 +19,8 @@ along its long axis than across it. Frames that reach outside the image read rep
 Device path (:mod:`hardmatch.patches_torch`): ``build_pyramid_torch`` and ``extract_patches_torch`` do the same with torch
 tensors on any device (``F.conv2d`` for ``pyrDown``'s 5-tap kernel, ``F.grid_sample`` for the
 bilinear samples, the same level and tap choice); they agree with the OpenCV path to float
-rounding (``tests/test_patches.py``). :func:`extract_patches` dispatches on the input type.
+rounding (``tests/test_patches.py``). :func:`extract_patches` dispatches on the input type; the
+patch size and sample grid both use live below both, in :mod:`hardmatch.patch_geometry`.
 
 Difference from a reference that warps the whole image onto the frame's square at 8x the patch
 resolution and box-averages down to 32x32 (exact anti-aliasing along every direction;
@@ -34,8 +35,8 @@ import cv2
 import numpy as np
 
 from .lazytorch import is_tensor
+from .patch_geometry import PATCH_SIZE, patch_grid
 
-PATCH_SIZE = 32
 _REMAP_MAX_ROWS = 32000
 
 
@@ -47,13 +48,6 @@ def build_pyramid(image: np.ndarray, min_side: int = 16) -> list[np.ndarray]:
         level = cv2.pyrDown(level)
         pyramid.append(level)
     return pyramid
-
-
-def patch_grid(patch_size: int = PATCH_SIZE) -> np.ndarray:
-    """Canonical sample positions (P, P, 2) of ``u`` in [-1, 1]^2, x first."""
-    coords = (2.0 * np.arange(patch_size, dtype=np.float32) + 1.0) / patch_size - 1.0
-    gx, gy = np.meshgrid(coords, coords)
-    return np.stack([gx, gy], axis=-1)
 
 
 def gaussian_window(patch_size: int, sigma: float) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .patches import PATCH_SIZE, patch_grid
+from .patch_geometry import PATCH_SIZE, patch_grid
 
 _PYRDOWN_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
 

@@ -1,6 +1,8 @@
-"""The two-view pipeline: detect -> patches -> HardNet -> match -> verify, and ``match_pair``.
+"""The two-view pipeline: detect -> patches -> HardNet -> match -> verify, in one pass.
 
 Nothing here knows about files beyond :func:`hardmatch.io.load_working`, or about the CLI.
+Matching on demand (MODS, :mod:`hardmatch.mods`) is built on this pipeline; the choice between
+the two is made above both, in :mod:`hardmatch.matcher` (``build_matcher``, ``match_pair``).
 
 Working resolution: images are detected and described at most ``max_side`` pixels on their
 longest side (:class:`~hardmatch.io.WorkingImage`). :class:`Features` hold frames in ORIGINAL
@@ -23,7 +25,10 @@ from .accept import accept, unique_correspondences
 from .config import PipelineConfig, get_preset
 from .describe import HardNetDescriptor
 from .detect.base import Detections
+from .essential import fundamental_from_essential
+from .errors import HardmatchError
 from .frames import FrameDetector
+from .intrinsics import Camera, resolve_pair
 from .io import ImageLike, WorkingImage, load_working
 from .lazytorch import device_name, device_type, is_tensor
 from .match import Matches, match
@@ -110,7 +115,10 @@ def model_to_original(model: np.ndarray, geometry: str, to_working1: np.ndarray 
 class PairResult:
     """Result of matching two images.
 
-    ``model`` (3, 3) or None: H maps image1 -> image2; F satisfies ``x2^T F x1 = 0``.
+    ``model`` (3, 3) or None: H maps image1 -> image2; F satisfies ``x2^T F x1 = 0``; E (geometry
+    essential, :mod:`hardmatch.essential`) satisfies ``x2n^T E x1n = 0`` for ``xn = K^-1 x``, with
+    the pose ``R`` (3, 3), unit ``t`` (3,) (camera 1 -> camera 2: ``X2 = R X1 + t``), the cameras
+    ``K1``/``K2`` (3, 3) and ``intrinsics_source`` (per image: given, EXIF ..., prior ...).
     ``matches`` (K, 2) tentative correspondences (indices into features1/2), ``points1``/``points2``
     (K, 2) their pixel coordinates, ``inliers`` (K,) bool mask of the verified ones.
     ``timings``: seconds per stage.
@@ -131,6 +139,11 @@ class PairResult:
     step: str | None = None  # on-demand matching: the step that succeeded
     steps: list = field(default_factory=list)  # on-demand matching: one dict per step tried
     fallbacks: list = field(default_factory=list)  # learned estimators replaced for want of weights (frames.Fallback)
+    R: np.ndarray | None = None  # essential: rotation camera 1 -> camera 2
+    t: np.ndarray | None = None  # essential: unit translation direction
+    K1: np.ndarray | None = None  # essential: the cameras used
+    K2: np.ndarray | None = None
+    intrinsics_source: tuple = ()  # essential: where K1, K2 came from
 
     @property
     def num_inliers(self) -> int:
@@ -150,7 +163,14 @@ class PairResult:
 
     @property
     def F(self) -> np.ndarray | None:
+        """The fundamental matrix: the model, or ``K2^-T E K1^-1`` for geometry essential."""
+        if self.geometry == "essential" and self.model is not None:
+            return fundamental_from_essential(self.model, self.K1, self.K2)
         return self.model if self.geometry == "fundamental" else None
+
+    @property
+    def E(self) -> np.ndarray | None:
+        return self.model if self.geometry == "essential" else None
 
     @property
     def inlier_points(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +194,15 @@ class PairResult:
             "steps": self.steps,
             "fallbacks": {f.option: f.used for f in self.fallbacks},  # e.g. {"affine": "baumberg"} instead of affnet
             "config": asdict(self.config),
+            **(self._pose_dict() if self.geometry == "essential" else {}),
         }
+
+    def _pose_dict(self) -> dict:
+        """Essential: R, t, F (None without a model) and the cameras K1, K2 with their sources."""
+        pose = {"R": self.R, "t": self.t, "F": self.F} if self.model is not None else dict.fromkeys("RtF")
+        return {**{k: None if v is None else np.asarray(v).tolist() for k, v in {**pose, "K1": self.K1,
+                                                                                "K2": self.K2}.items()},
+                "intrinsics_source": list(self.intrinsics_source)}
 
 
 @lru_cache(maxsize=4)
@@ -255,7 +283,6 @@ class Pipeline:
             self.descriptor = _hardnet(str(c.weights), c.device, c.batch_size, backend, c.precision)
         else:  # sift / rootsift (PipelineConfig rejects other names)
             self.descriptor = _OpenCVSIFTDescriptor(c.magnification, root=c.descriptor == "rootsift")
-        self._on_demand = None  # OnDemandMatcher, built on first use; keeps the steps' pipelines across pairs
 
     def describe_frames(self, image: np.ndarray, detections: Detections,
                         pyramid: list[np.ndarray] | None = None) -> Features:
@@ -332,8 +359,12 @@ class Pipeline:
         features.timings = {"load": t1 - t0, "detect": t2 - t1, **features.timings}
         return features
 
-    def match_features(self, f1: Features, f2: Features) -> PairResult:
+    def match_features(self, f1: Features, f2: Features, cameras: tuple[Camera, Camera] | None = None) -> PairResult:
         """Match and verify two described images.
+
+        Geometry essential: ``cameras`` (default: the configured ``intrinsics``, else the prior for
+        the images' shapes) give K1, K2; the pose is estimated from the ORIGINAL-pixel points and
+        accepted through its F in working pixels, ``(W2 K2)^-T E (W1 K1)^-1``.
 
         Every preset merges duplicate correspondences before RANSAC (``duplicate_radius``; ``matches``
         are then the de-duplicated tentative matches) and, with ``accept_checks``, accepts the
@@ -360,60 +391,64 @@ class Pipeline:
         model, inliers, reason = None, np.zeros(len(tentative), dtype=bool), ""
         if len(f1) == 0 or len(f2) == 0:
             reason = f"no features found (image1: {len(f1)}, image2: {len(f2)})"
+        essential = c.geometry == "essential"
+        if essential:  # pose from original pixels and cameras; acceptance through F in working pixels
+            cameras = cameras or resolve_pair(c.intrinsics, None, None, (None, None), (f1.image_shape, f2.image_shape))
+            w1, w2 = (np.eye(3) if f.to_working is None else f.to_working for f in (f1, f2))
+            given = {"K1": cameras[0].K, "K2": cameras[1].K}
+        pose = (None, None)
         for attempt in range(max(1, c.ransac_attempts) if not reason else 0):
-            result = verify(work1, work2, c.geometry, c.ransac, c.threshold, c.max_iters, c.confidence,
-                            c.seed + attempt, lafs1=lafs1, lafs2=lafs2, laf_check=c.laf_check,
-                            magnification=c.magnification)
+            result = verify(pts1 if essential else work1, pts2 if essential else work2, c.geometry, c.ransac,
+                            c.threshold, c.max_iters, c.confidence, c.seed + attempt, lafs1=lafs1, lafs2=lafs2,
+                            laf_check=c.laf_check, magnification=c.magnification, **(given if essential else {}))
             found, kept, why = result.model, result.inliers, ""
             if found is None:
                 why = f"no {c.geometry} found from {len(tentative)} tentative matches"
             elif c.accept_checks:
-                verdict = accept(c.geometry, found, kept, work1, work2, lafs1, lafs2, c.min_inliers,
+                checked = fundamental_from_essential(found, w1 @ given["K1"], w2 @ given["K2"]) if essential else found
+                verdict = accept(c.geometry, checked, kept, work1, work2, lafs1, lafs2, c.min_inliers,
                                  max(c.duplicate_radius, 0.0))
                 kept, why = verdict.inliers, verdict.reason
             elif result.num_inliers < c.min_inliers:
                 why = f"only {result.num_inliers} inliers (< min_inliers {c.min_inliers})"
             if not why and (model is None or kept.sum() > inliers.sum()):
-                model, inliers, reason = found, kept, ""
+                model, inliers, reason, pose = found, kept, "", (result.R, result.t)
             elif model is None and (not reason or attempt == 0):
                 reason = why
         t2 = time.perf_counter()
         if reason:
-            model = None
+            model, pose = None, (None, None)
             inliers = np.zeros(len(tentative), dtype=bool)
-        elif f1.to_working is not None or f2.to_working is not None:
+        elif not essential and (f1.to_working is not None or f2.to_working is not None):
             model = model_to_original(model, c.geometry, f1.to_working, f2.to_working)
         timings = {}
         for name, features in (("1", f1), ("2", f2)):
             for stage, seconds in features.timings.items():
                 timings[f"{stage}{name}"] = seconds
         timings.update({"match": t1 - t0, "verify": t2 - t1})
-        return PairResult(c.geometry, model, tentative.pairs, pts1, pts2, inliers, (len(f1), len(f2)), timings, c,
-                          f1, f2, reason, fallbacks=list(self.frames.fallbacks))
+        result = PairResult(c.geometry, model, tentative.pairs, pts1, pts2, inliers, (len(f1), len(f2)), timings, c,
+                            f1, f2, reason, fallbacks=list(self.frames.fallbacks))
+        if essential:
+            result.R, result.t = pose
+            result.K1, result.K2 = cameras[0].K, cameras[1].K
+            result.intrinsics_source = (cameras[0].source, cameras[1].source)
+        return result
 
     def match_pair(self, image1: ImageLike | WorkingImage, image2: ImageLike | WorkingImage) -> PairResult:
-        """Full pipeline on two images (paths or arrays); MODS steps when the configuration is ``on_demand``."""
-        if self.config.on_demand:
-            from .mods import OnDemandMatcher
+        """Full pipeline on two images (paths or arrays), one pass.
 
-            if self._on_demand is None:
-                self._on_demand = OnDemandMatcher(self.config)
-            return self._on_demand.match_pair(image1, image2)
+        An ``on_demand`` configuration (``wide``) runs MODS steps, which live above this class:
+        use :func:`hardmatch.matcher.build_matcher` (or ``hardmatch.match_pair``) for it."""
+        if self.config.on_demand:
+            raise HardmatchError("on_demand (MODS) configurations match through hardmatch.build_matcher(config)"
+                                 ".match_pair or hardmatch.match_pair, not Pipeline.match_pair")
         t0 = time.perf_counter()
         f1 = self.extract(image1)
         f2 = self.extract(image2)
-        result = self.match_features(f1, f2)  # features, points and model in original pixels
+        cameras = None
+        if self.config.geometry == "essential":  # given intrinsics, else EXIF of image files, else the prior
+            cameras = resolve_pair(self.config.intrinsics, None, None, (image1, image2),
+                                   (f1.image_shape, f2.image_shape))
+        result = self.match_features(f1, f2, cameras)  # features, points and model in original pixels
         result.timings["total"] = time.perf_counter() - t0
         return result
-
-
-def match_pair(image1: ImageLike, image2: ImageLike, geometry: str | None = None, preset: str = "default",
-               **options) -> PairResult:
-    """Match two images (paths or numpy arrays) with a preset plus option overrides.
-
-    >>> result = match_pair("a.jpg", "b.jpg", geometry="homography")  # doctest: +SKIP
-    >>> result.H, result.num_inliers  # doctest: +SKIP
-    """
-    if geometry is not None:
-        options["geometry"] = geometry
-    return Pipeline(preset, **options).match_pair(image1, image2)

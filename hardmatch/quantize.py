@@ -3,11 +3,9 @@
 The recipe (run by ``tools/quantize_hardnet.py``, which writes the shipped
 ``hardnet-synth-int8.onnx`` and its sha256):
 
-- calibration patches: DoG frames (the default pipeline's detector, 1000 per image) of the first
-  ``CALIBRATION_IMAGES_PER_FOLDER`` images, sorted by name, of ``train-images/urban100`` and
-  ``train-images/sunhays80`` (training images only: never bsd100 nor the dev pairs), 32x32 patches
-  from :func:`~hardmatch.patches.extract_patches`, ``CALIBRATION_PATCHES`` of them drawn with
-  ``CALIBRATION_SEED``;
+- calibration patches: 8192 real DoG patches of training images, a seeded draw, gathered by
+  :mod:`hardmatch.int8_calibration` (above the detector and patch stages; this module, which
+  :mod:`hardmatch.describe` uses, imports none of them);
 - ``onnxruntime.quantization.quantize_static``: QDQ format, per-channel int8 weights with
   ``reduce_range`` (7-bit), uint8 activations, MinMax calibration, only the convolutions quantised
   (the per-patch normalisation and the final L2 normalisation stay float32).
@@ -38,11 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-CALIBRATION_FOLDERS = ("urban100", "sunhays80")
-CALIBRATION_IMAGES_PER_FOLDER = 12
-CALIBRATION_FEATURES_PER_IMAGE = 1000
-CALIBRATION_PATCHES = 8192
-CALIBRATION_SEED = 0
 CALIBRATION_BATCH = 256
 #: calibration method per HardNet weights (the rest: minmax); measured in the module docstring
 CALIBRATION_METHODS = {"hardnet-synth-v2": "percentile"}
@@ -63,33 +56,6 @@ def onnx_model_bytes(net: torch.nn.Module, patch_size: int = 32, opset: int = 17
                           input_names=["patches"], output_names=["out"], opset_version=opset,
                           dynamic_axes={"patches": {0: "n"}, "out": {0: "n"}}, dynamo=False)
     return buffer.getvalue()
-
-
-def calibration_images(train_images: Path) -> list[Path]:
-    """The calibration images under ``train_images`` (shared/data/train-images), in a fixed order."""
-    images = []
-    for folder in CALIBRATION_FOLDERS:
-        files = sorted(p for p in (Path(train_images) / folder).iterdir() if p.suffix.lower() in (".png", ".jpg"))
-        images += files[:CALIBRATION_IMAGES_PER_FOLDER]
-    return images
-
-
-def calibration_patches(images: list[Path], num_patches: int = CALIBRATION_PATCHES,
-                        seed: int = CALIBRATION_SEED) -> np.ndarray:
-    """Real patches (num_patches, 1, 32, 32) float32 from the default detector on ``images``, seeded draw."""
-    from .frames import FrameDetector
-    from .io import load_gray
-    from .patches import build_pyramid, extract_patches
-
-    detector = FrameDetector("dog", nfeatures=CALIBRATION_FEATURES_PER_IMAGE)
-    patches = []
-    for path in images:
-        gray = load_gray(path)
-        pyramid = build_pyramid(gray)
-        patches.append(extract_patches(gray, detector(gray, pyramid=pyramid).lafs, pyramid=pyramid))
-    patches = np.concatenate(patches).astype(np.float32)
-    order = np.random.default_rng(seed).permutation(len(patches))[:num_patches]
-    return patches[np.sort(order)]
 
 
 def quantize_int8(model_fp32: bytes, patches: np.ndarray, method: str = "minmax") -> bytes:

@@ -1,8 +1,9 @@
-"""Robust two-view geometry: DEGENSAC (pydegensac) or MAGSAC++ (OpenCV USAC).
+"""Robust two-view geometry: DEGENSAC (pydegensac), MAGSAC++ (OpenCV USAC) or PoseLib.
 
 ``verify(pts1 (K, 2), pts2 (K, 2), geometry, method, ...) -> Verification`` with ``model`` (3, 3)
-float64 (homography image1 -> image2, or fundamental matrix with ``x2^T F x1 = 0``) or None, and
-``inliers`` (K,) bool.
+float64 (homography image1 -> image2, fundamental matrix with ``x2^T F x1 = 0``, or essential
+matrix ``E = [t]x R`` of cameras ``K1``/``K2`` with the pose ``R``, ``t``: :mod:`hardmatch.essential`)
+or None, and ``inliers`` (K,) bool. ``method="auto"``: degensac for H and F, poselib for E.
 
 Reproducibility: both estimators get ``seed`` on every call (pydegensac's ``seed`` argument;
 ``cv2.setRNGSeed(seed)`` before MAGSAC++), so the same input gives the same output whatever ran
@@ -16,19 +17,26 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-GEOMETRIES = ("homography", "fundamental")
-METHODS = ("degensac", "magsac")
+from . import essential as essentiallib
+
+GEOMETRIES = ("homography", "fundamental", "essential")
+METHODS = ("auto", "degensac", "magsac", "poselib")
 
 #: Minimal sample sizes: fewer tentative matches cannot define a model.
-MIN_MATCHES = {"homography": 4, "fundamental": 8}
+MIN_MATCHES = {"homography": 4, "fundamental": 8, "essential": essentiallib.MIN_MATCHES}
 
-DEFAULT_THRESHOLD = {"homography": 3.0, "fundamental": 1.0}
+#: Pixels: working pixels for H and F; Sampson distance in the pixels of K1/K2 for E.
+DEFAULT_THRESHOLD = {"homography": 3.0, "fundamental": 1.0, "essential": essentiallib.DEFAULT_THRESHOLD}
 
 
 @dataclass
 class Verification:
+    """``model`` (3, 3) or None, ``inliers`` (K,) bool; for essential also ``R`` (3, 3) and unit ``t`` (3,)."""
+
     model: np.ndarray | None
     inliers: np.ndarray
+    R: np.ndarray | None = None
+    t: np.ndarray | None = None
 
     @property
     def num_inliers(self) -> int:
@@ -38,18 +46,21 @@ class Verification:
 def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", method: str = "degensac",
            threshold: float | None = None, max_iters: int = 10000, confidence: float = 0.9999,
            seed: int = 0, lafs1: np.ndarray | None = None, lafs2: np.ndarray | None = None,
-           laf_check: float = 0.0, magnification: float = 6.0) -> Verification:
+           laf_check: float = 0.0, magnification: float = 6.0, K1: np.ndarray | None = None,
+           K2: np.ndarray | None = None) -> Verification:
     """Fit ``geometry`` to correspondences pts1 (K, 2) <-> pts2 (K, 2) robustly.
 
     ``threshold`` is the inlier distance in pixels (default per geometry, see ``DEFAULT_THRESHOLD``).
     ``laf_check > 0`` (DEGENSAC only) also requires each inlier's frames ``lafs1``/``lafs2`` (K, 2, 3)
     to agree with the model: pydegensac's ``laf_consistensy_coef``. Frames are handed over at
     OpenCV keypoint scale (radius / magnification * 2, pydegensac's convention for keypoints).
+    ``geometry="essential"`` needs the cameras ``K1``, ``K2`` (3, 3) of the points' pixels.
     """
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
     if method not in METHODS:
         raise ValueError(f"ransac method must be one of {METHODS}, got {method!r}")
+    method = resolve_method(geometry, method)
     pts1 = np.ascontiguousarray(pts1, dtype=np.float64).reshape(-1, 2)
     pts2 = np.ascontiguousarray(pts2, dtype=np.float64).reshape(-1, 2)
     k = len(pts1)
@@ -58,6 +69,11 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
         return no_model
     threshold = DEFAULT_THRESHOLD[geometry] if threshold is None else float(threshold)
     centres1, centres2 = pts1, pts2
+    if geometry == "essential":
+        if K1 is None or K2 is None:
+            raise ValueError("geometry essential needs the camera matrices K1 and K2")
+        pose = essentiallib.estimate_relative_pose(pts1, pts2, K1, K2, method, threshold, max_iters, confidence, seed)
+        return no_model if pose is None else Verification(pose.E, pose.inliers, pose.R, pose.t)
     if method == "degensac":
         if laf_check > 0 and lafs1 is not None and lafs2 is not None:
             pts1 = _pydegensac_frames(lafs1, 2.0 / magnification)
@@ -79,6 +95,16 @@ def verify(pts1: np.ndarray, pts2: np.ndarray, geometry: str = "homography", met
     if geometry == "homography":
         model, inliers = refit_homography(model, centres1, centres2, inliers, threshold)
     return Verification(model, inliers)
+
+
+def resolve_method(geometry: str, method: str) -> str:
+    """The estimator ``method`` means for ``geometry`` (``auto``: degensac, or poselib for essential);
+    ``ValueError`` for a method without a solver for it."""
+    if method == "auto":
+        return essentiallib.DEFAULT_METHOD if geometry == "essential" else "degensac"
+    if (geometry == "essential") != (method in essentiallib.METHODS) and method != "magsac":
+        raise ValueError(f"ransac method {method!r} has no {geometry} solver")
+    return method
 
 
 def symmetric_transfer_error(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:

@@ -45,14 +45,19 @@ def synthetic_texture(height: int = 360, width: int = 480, seed: int = 0) -> np.
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+#: BostonA's size (width, height): the generated stand-in for it keeps its aspect ratio
+BOSTON_A_SIZE = (1712, 1368)
+
+
 def textured_image(max_side: int = 640) -> np.ndarray:
-    """A real photo from shared/ (BostonA, downsized) when present, else a generated texture."""
+    """A real photo from shared/ (BostonA, resized to ``max_side`` on its longest side) when present,
+    else a generated texture of the same size (so tests may rely on the size either way)."""
     path = shared_dir() / "data" / "homogr" / "BostonA.jpg"
     if path.is_file():
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         f = max_side / max(img.shape)
         return cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    return synthetic_texture()
+    return synthetic_texture(round(max_side * BOSTON_A_SIZE[1] / BOSTON_A_SIZE[0]), max_side)
 
 
 def reprojection_error(h_est: np.ndarray, h_true: np.ndarray, width: int, height: int) -> float:

@@ -147,7 +147,8 @@ def test_real_matching_pair_is_still_accepted():
     result = hardmatch.match_pair(str(root / "img1.png"), str(root / "img3.png"), geometry="homography",
                                   nfeatures=3000)
     assert result.success, result.reason
-    from hardmatch.datasets.pairs import judge, read_dataset
+    from hardmatch.datasets.registry import read_dataset
+    from hardmatch.datasets.scoring import judge
 
     spec = [s for s in read_dataset(root, "oxford") if s.name.endswith("1-3")][0]
     matched, error = judge(spec, result.H)
@@ -157,8 +158,10 @@ def test_real_matching_pair_is_still_accepted():
 def test_pairs_file_marks_nonmatching_pairs_and_eval_counts_false_accepts(tmp_path):
     import cv2
 
-    from hardmatch.datasets.pairs import judge, read_dataset
-    from hardmatch.evaluate import summarize, summary_table
+    from hardmatch.datasets.registry import read_dataset
+    from hardmatch.datasets.scoring import judge
+    from hardmatch.evaluation.report import summary_table
+    from hardmatch.evaluation.summary import summarize
 
     from .conftest import synthetic_texture
 
@@ -173,3 +176,34 @@ def test_pairs_file_marks_nonmatching_pairs_and_eval_counts_false_accepts(tmp_pa
     summary = summarize(rows)
     assert (summary[0]["negatives"], summary[0]["false_accepts"]) == (3, 1)
     assert "1/3" in summary_table(summary)
+
+
+
+def test_essential_is_checked_through_its_fundamental_matrix():
+    """Frames whose centres and axis end points are projections of 3D points seen by a calibrated pose
+    pass the F check via F = K2^-T E K1^-1; the same frames shifted across the epipolar lines fail."""
+    from hardmatch.essential import essential_from_pose, fundamental_from_essential
+    from hardmatch.intrinsics import calibration_matrix
+
+    k = calibration_matrix(800.0, 800.0, 320.0, 240.0)
+    a = np.radians(10)
+    r = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    t = np.array([-1.0, 0.0, 0.1])
+    f = fundamental_from_essential(essential_from_pose(r, t), k, k)
+    rng = np.random.default_rng(0)
+    centres = np.c_[rng.uniform(-1, 1, (20, 2)), rng.uniform(4, 6, 20)]
+
+    def frames(rotation, translation):  # (20, 2, 3): axes to the projections of centre + 2 cm along x, y
+        def image(points):
+            q = (points @ rotation.T + translation) @ k.T
+            return q[:, :2] / q[:, 2:]
+
+        c = image(centres)
+        axes = [image(centres + offset) - c for offset in ((0.02, 0, 0), (0, 0.02, 0))]
+        return np.stack([axes[0], axes[1], c], axis=2)
+
+    lafs1, lafs2 = frames(np.eye(3), np.zeros(3)), frames(r, t)
+    assert acc.laf_consistent("essential", f, lafs1, lafs2).all()
+    shifted = lafs2.copy()
+    shifted[:, 1, 2] += 10.0  # centres 10 px off (frame radii ~3 px): the end points leave the epipolar lines
+    assert not acc.laf_consistent("essential", f, lafs1, shifted).any()

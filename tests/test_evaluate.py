@@ -19,15 +19,10 @@ from click.testing import CliRunner, Result
 
 from hardmatch.cli import main
 from hardmatch.config import get_preset
-from hardmatch.datasets.pairs import PairSpec
-from hardmatch.evaluate import (
-    RESULTS_JSONL,
-    _cast,
-    load_results,
-    parse_pipeline_spec,
-    resolve_geometry,
-    summarize,
-)
+from hardmatch.datasets.spec import PairSpec
+from hardmatch.evaluation.specs import _cast, parse_pipeline_spec, resolve_geometry
+from hardmatch.evaluation.store import RESULTS_JSONL, load_results
+from hardmatch.evaluation.summary import summarize
 
 from .conftest import need_shared, synthetic_texture, write_image, write_matrix
 

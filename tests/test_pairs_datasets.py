@@ -1,4 +1,4 @@
-"""Tests of hardmatch.datasets.pairs: dataset readers in native layouts and judging metrics."""
+"""Tests of hardmatch.datasets: the layout registry, readers in native layouts, and judging metrics."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ import numpy as np
 import pytest
 import scipy.io
 
-from hardmatch.datasets.pairs import (
+from hardmatch.datasets.registry import FORMATS, LAYOUTS, detect_format, read_dataset
+from hardmatch.datasets.scoring import (
     F_THRESHOLD_PX,
     H_THRESHOLD_PX,
-    PairSpec,
-    detect_format,
     grid_points_from_homography,
     homography_error,
     judge,
-    read_dataset,
     symmetric_epipolar_error,
 )
+from hardmatch.datasets.spec import PairSpec
 from hardmatch.errors import DatasetError
 
 from .conftest import write_image, write_matrix
@@ -284,6 +283,77 @@ def test_layout_errors(tmp_path):
         read_dataset(tmp_path, "evd")
     with pytest.raises(DatasetError, match="vpts"):
         read_dataset(tmp_path, "cmp")
+
+
+def test_registry_lists_every_layout_once_and_names_its_hints(tmp_path):
+    names = [layout.name for layout in LAYOUTS]
+    assert FORMATS == ("auto", *names) and len(set(names)) == len(names)
+    first = {"cmp": None, "oxford": "homography", "hpatches": "homography", "evd": "homography",
+             "wxbs": "fundamental", "pairs": None}  # the first layouts: --format choices, detection order
+    assert [name for name in names if name in first] == list(first)
+    assert {layout.name: layout.geometry for layout in LAYOUTS if layout.name in first} == first
+    with pytest.raises(DatasetError, match=r"cannot detect .*\*_vpts.mat, H1to2p, H_1_2, 1/ 2/ h/ .*corrs.txt"):
+        detect_format(_write_image(tmp_path / "x.png").parent)
+
+
+def _oxford_sequence(folder: Path) -> None:
+    for k in (1, 2):
+        _write_image(folder / f"img{k}.png")
+    write_matrix(folder / "H1to2p", _random_h(5))
+
+
+def _hpatches_sequence(folder: Path) -> None:
+    for k in (1, 2):
+        _write_image(folder / f"{k}.ppm")
+    write_matrix(folder / "H_1_2", _random_h(6))
+
+
+def test_detection_priority_folder_before_folder_of_folders(tmp_path):
+    # a folder that is an Oxford sequence and also holds H_1_2: Oxford comes first
+    _oxford_sequence(tmp_path / "both")
+    _hpatches_sequence(tmp_path / "both")
+    assert detect_format(tmp_path / "both") == "oxford"
+    # a folder of sequence folders of both kinds reads as HPatches
+    _oxford_sequence(tmp_path / "mixed" / "graf")
+    _hpatches_sequence(tmp_path / "mixed" / "v_seq")
+    assert detect_format(tmp_path / "mixed") == "hpatches"
+    assert [s.name for s in read_dataset(tmp_path / "mixed")] == ["v_seq/1-2"]
+    assert [s.name for s in read_dataset(tmp_path / "mixed", "oxford")] == ["graf/1-2"]
+    # a folder that is itself a dataset (EVD) wins over the sequence folders inside it
+    _oxford_sequence(tmp_path / "evd" / "graf")
+    for sub in ("1", "2"):
+        _write_image(tmp_path / "evd" / sub / "a.png")
+    write_matrix(tmp_path / "evd" / "h" / "a.txt", _random_h(7))
+    assert detect_format(tmp_path / "evd") == "evd"
+    # a file is only ever a pairs file
+    assert detect_format(tmp_path / "evd" / "h" / "a.txt") == "pairs"
+
+
+def test_fixed_geometry_layouts_refuse_an_override(tmp_path):
+    _oxford_sequence(tmp_path / "graf")
+    assert read_dataset(tmp_path / "graf", geometry="homography")[0].geometry == "homography"
+    with pytest.raises(DatasetError, match="oxford datasets are homography pairs"):
+        read_dataset(tmp_path / "graf", geometry="fundamental")
+    with pytest.raises(DatasetError, match="unknown geometry"):
+        read_dataset(tmp_path / "graf", geometry="pose")
+    with pytest.raises(DatasetError, match="must be a folder"):
+        read_dataset(tmp_path / "graf" / "H1to2p", "oxford")
+
+
+def test_pairspec_calibrated_ground_truth_is_optional_and_checked():
+    plain = PairSpec("p", Path("a.png"), Path("b.png"), "homography")
+    assert not plain.calibrated and plain.K1 is None and plain.R is None and plain.t is None
+    K = [[800, 0, 320], [0, 800, 240], [0, 0, 1]]
+    R = cv2.Rodrigues(np.array([0.0, 0.1, 0.0]))[0]
+    spec = PairSpec("c", Path("a.png"), Path("b.png"), "fundamental", K1=K, K2=K, R=R, t=[1, 0, 0])
+    assert spec.calibrated
+    assert spec.K1.dtype == np.float64 and spec.K1.shape == (3, 3) and spec.t.shape == (3,)
+    with pytest.raises(ValueError, match="missing K2, R, t"):
+        PairSpec("c", Path("a.png"), Path("b.png"), "fundamental", K1=K)
+    with pytest.raises(ValueError, match=r"t must have shape \(3,\)"):
+        PairSpec("c", Path("a.png"), Path("b.png"), "fundamental", K1=K, K2=K, R=R, t=[1, 0])
+    with pytest.raises(ValueError, match="R contains NaN"):
+        PairSpec("c", Path("a.png"), Path("b.png"), "fundamental", K1=K, K2=K, R=np.full((3, 3), np.nan), t=[1, 0, 0])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -368,3 +368,91 @@ def test_cli_rejects_bad_synthetic_option_in_one_line(image_folder, tmp_path):
     assert result.exit_code == 2
     assert "jpeg_prob=lots" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run" / "log.csv").exists()
+
+
+# --- TensorBoard (optional dependency) -------------------------------------------------------------
+
+def _tensorboard_scalars(folder):
+    """{tag: [(step, value), ...]} read back from the event files in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every event
+    events.Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def _csv_log(path):
+    """The rows of log.csv as dicts of floats (None for empty validation cells)."""
+    import csv
+
+    with open(path, newline="") as f:
+        return [{k: float(v) if v else None for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_tensorboard_logs_the_csv_steps(image_folder, tmp_path):
+    """``hardmatch train --tensorboard DIR``: a short real run whose event files hold loss, lr, pairs/s
+    and validation FPR95/FDR95 at exactly the CSV's steps, with the CSV's values."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (extra hardmatch[tensorboard])")
+    from click.testing import CliRunner
+
+    from hardmatch.cli import main
+
+    out, board = tmp_path / "run", tmp_path / "board"
+    args = ["train", "--images", str(image_folder), "--val-images", str(image_folder), "--val-pairs", "200",
+            "--out", str(out), "--tensorboard", str(board), "--steps", "6", "--batch-size", "16", "--workers", "0",
+            "--log-every", "2", "--val-every", "3", "--no-baselines", "--device", "cpu"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = _csv_log(out / "log.csv")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 6]  # first step, every 2nd, validations (3, 6), last
+    scalars = _tensorboard_scalars(board)
+    assert set(scalars) == {"train/loss", "train/lr", "train/pairs_per_s", "val/fpr95", "val/fdr95"}
+    # the CSV rounds loss and lr to 5 decimals, pairs/s to 1
+    for tag, column, atol in (("train/loss", "loss", 6e-6), ("train/lr", "lr", 6e-6),
+                              ("train/pairs_per_s", "pairs_per_s", 0.051)):
+        assert [s for s, _ in scalars[tag]] == [r["step"] for r in rows], tag
+        np.testing.assert_allclose([v for _, v in scalars[tag]], [r[column] for r in rows], rtol=1e-6, atol=atol)
+    validated = [r for r in rows if r["fpr95"] is not None]
+    assert [s for s, _ in scalars["val/fpr95"]] == [r["step"] for r in validated] == [3, 6]
+    np.testing.assert_allclose([v for _, v in scalars["val/fpr95"]], [r["fpr95"] for r in validated], atol=1e-5)
+    lrs = [v for _, v in scalars["train/lr"]]
+    assert lrs[0] > lrs[-1] > 0 and all(v > 0 for _, v in scalars["train/pairs_per_s"])
+
+
+def test_tensorboard_resume_replaces_steps_after_the_checkpoint(image_folder, tmp_path):
+    """A run interrupted after its checkpoint logged steps the resumed run logs again: the event
+    files show each step once (the resumed run's), like a run that was never interrupted."""
+    pytest.importorskip("tensorboard", reason="tensorboard is not installed (extra hardmatch[tensorboard])")
+    batch_source = _FixedBatches(image_folder)
+    out, board = tmp_path / "run", tmp_path / "board"
+    cfg = TrainConfig(out_dir=str(out), steps=6, batch_size=16, workers=0, device="cpu", tensorboard=str(board))
+    train(cfg, lambda seed: batch_source)
+    ckpt = out / "checkpoint.pth"
+    state = torch.load(ckpt, weights_only=True)
+    state["step"] = 4  # as if killed after logging steps 5 and 6 but before their checkpoint
+    torch.save(state, ckpt)
+    first = dict(_tensorboard_scalars(board)["train/lr"])
+    assert sorted(first) == list(range(1, 7))
+    cfg.steps = 8
+    train(cfg, lambda seed: batch_source, resume=True)
+    scalars = _tensorboard_scalars(board)
+    for tag in ("train/loss", "train/lr", "train/pairs_per_s"):
+        assert [s for s, _ in scalars[tag]] == list(range(1, 9)), tag
+    lr = dict(scalars["train/lr"])
+    assert [lr[s] for s in range(1, 5)] == [first[s] for s in range(1, 5)]  # kept from the first run
+    # steps 5 and 6 are the resumed run's: lr decays over 8 steps now (0.1 * (1 - 4/8) at step 5, not 1 - 4/6)
+    np.testing.assert_allclose([lr[5], lr[6]], [0.1 * (1 - 4 / 8), 0.1 * (1 - 5 / 8)], rtol=1e-5)
+
+
+def test_tensorboard_missing_is_one_line_before_training(image_folder, tmp_path, monkeypatch):
+    """Without the tensorboard package, --tensorboard stops with one line and exit 2, nothing trained."""
+    from click.testing import CliRunner
+
+    from hardmatch.cli import main
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed: importing it fails
+    result = CliRunner().invoke(main, ["train", "--images", str(image_folder), "--out", str(tmp_path / "run"),
+                                       "--tensorboard", str(tmp_path / "board"), "--steps", "2", "--device", "cpu"])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and "tensorboard" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "board").exists()

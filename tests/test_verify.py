@@ -137,3 +137,15 @@ def test_refit_is_kept_when_it_fits_better_with_one_boundary_inlier_fewer():
     assert kept.sum() == 300 and not kept[-1]  # one inlier fewer than the biased model's 301
     corners = np.array([[0, 0, 1], [1000, 0, 1], [0, 1000, 1], [1000, 1000, 1.0]]) @ model.T
     assert np.abs(corners[:, :2] / corners[:, 2:] - [[0, 0], [1000, 0], [0, 1000], [1000, 1000]]).max() < 0.2
+
+
+def test_auto_method_per_geometry():
+    from hardmatch.verify import resolve_method
+
+    assert resolve_method("homography", "auto") == resolve_method("fundamental", "auto") == "degensac"
+    assert resolve_method("essential", "auto") == "poselib"
+    assert resolve_method("essential", "magsac") == "magsac" and resolve_method("fundamental", "magsac") == "magsac"
+    with pytest.raises(ValueError, match="no homography solver"):
+        resolve_method("homography", "poselib")
+    with pytest.raises(ValueError, match="no essential solver"):
+        resolve_method("essential", "degensac")

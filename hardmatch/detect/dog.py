@@ -18,13 +18,10 @@ import numpy as np
 from .. import laf as laflib
 from ..lazytorch import is_tensor
 from .base import Detections
+from .constants import DEFAULT_MAGNIFICATION
 
 if TYPE_CHECKING:
     import torch
-
-#: Frame radius = MAGNIFICATION * (OpenCV keypoint size / 2) = MAGNIFICATION * sigma: the patch
-#: covers +-6 sigma of the blob, the convention of the official HardNet and of kornia (``mr_size``).
-DEFAULT_MAGNIFICATION = 6.0
 
 
 class DoGDetector:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .. import laf as laflib
 from .base import Detections
-from .dog import DEFAULT_MAGNIFICATION
+from .constants import DEFAULT_MAGNIFICATION
 
 #: SIFT's constants (Lowe 2004; OpenCV's defaults): levels per octave, base blur, assumed input blur.
 _LEVELS, _SIGMA, _INPUT_BLUR, _BORDER = 3, 1.6, 0.5, 5

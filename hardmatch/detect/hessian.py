@@ -23,11 +23,7 @@ import numpy as np
 from .. import laf as laflib
 from ..lazytorch import is_tensor
 from .base import Detections, apply_mask, strongest
-from .dog import DEFAULT_MAGNIFICATION
-
-#: Response threshold for images scaled to [0, 1]; weak, since ``nfeatures`` does the selection.
-DEFAULT_HESSIAN_THRESHOLD = 1e-4
-_BORDER = 4  # octave pixels kept clear of the image border
+from .constants import DEFAULT_HESSIAN_THRESHOLD, DEFAULT_MAGNIFICATION, HESSIAN_BORDER
 
 
 class HessianDetector:
@@ -115,8 +111,8 @@ def _maxima(dets: np.ndarray, threshold: float):
     for i in range(1, num_levels - 1):
         d = dets[i]
         is_max = (d >= spatial_max[i]) & (d > threshold) & (d >= spatial_max[i - 1]) & (d >= spatial_max[i + 1])
-        is_max[:_BORDER] = is_max[-_BORDER:] = False
-        is_max[:, :_BORDER] = is_max[:, -_BORDER:] = False
+        is_max[:HESSIAN_BORDER] = is_max[-HESSIAN_BORDER:] = False
+        is_max[:, :HESSIAN_BORDER] = is_max[:, -HESSIAN_BORDER:] = False
         ys, xs = np.nonzero(is_max)
         if len(xs) == 0:
             continue

@@ -8,8 +8,7 @@ import torch.nn.functional as F
 
 from .. import laf as laflib
 from .base import Detections
-from .dog import DEFAULT_MAGNIFICATION
-from .hessian import _BORDER, DEFAULT_HESSIAN_THRESHOLD
+from .constants import DEFAULT_HESSIAN_THRESHOLD, DEFAULT_MAGNIFICATION, HESSIAN_BORDER
 
 def _doh_torch(levels: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
     """:func:`_doh` of a stack (S, 1, h, w) with one 3x3 ``conv2d`` (cv2.Sobel's kernels, reflect-101) -> (S, h, w)."""
@@ -64,7 +63,7 @@ def detect_hessian_torch(image: torch.Tensor, nfeatures: int = 8000, threshold: 
         blurred = blur_stack(base, extra)  # (1, S+2, h, w)
         dets = _doh_torch(blurred[0][:, None], sigmas)  # (S+2, h, w)
         h, w = dets.shape[-2:]
-        b = _BORDER
+        b = HESSIAN_BORDER
         window = (slice(None), slice(b - 1, h - b - 1), slice(b - 1, w - b - 1))
         inner = dets[1:-1, b:h - b, b:w - b]
         is_max = (inner >= _neighbourhood_max(dets)[window]) & (inner > threshold)

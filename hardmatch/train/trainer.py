@@ -13,6 +13,9 @@ read back only every ``log_every`` steps, so the host never waits for the GPU in
 Schedule: the learning rate decays linearly to 0 over ``steps``, or, with ``minutes`` > 0, over
 whichever of ``steps`` and ``minutes`` of training time runs out first (training stops there).
 
+Logs: ``OUT/log.csv`` and, with ``tensorboard`` set, TensorBoard scalars at the same steps
+(:mod:`hardmatch.train.runlog`).
+
 Multi-process: run under ``torchrun --nproc_per_node K -m hardmatch.cli train ...``; each process
 draws its own batches (seed + rank), gradients are averaged by DDP (gloo on CPU, NCCL on GPU),
 rank 0 logs, validates and writes checkpoints.
@@ -20,7 +23,6 @@ rank 0 logs, validates and writes checkpoints.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -32,6 +34,7 @@ import torch
 from ..nets import HardNet
 from .augment import augment_pairs
 from .loss import hardnet_loss
+from .runlog import TrainingLog
 from .validate import fpr_at_recall, hardnet_distances
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -64,6 +67,7 @@ class TrainConfig:
     log_every: int | None = None  # None: every step on CPU, every 20 steps on CUDA
     minutes: float = 0.0  # > 0: training-time budget; the lr decays over it and training stops there
     init_weights: str | None = None
+    tensorboard: str | None = None  # folder for TensorBoard event files (optional dependency); None: CSV only
     extra: dict = field(default_factory=dict)
 
 
@@ -168,6 +172,8 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         trained_s = float(state.get("train_s", 0.0))
         if rank == 0:
             _log(f"resumed from {ckpt_path} at step {start_step}")
+    # CSV (and TensorBoard) log of rank 0, opened before any data work: a missing tensorboard fails here
+    log = TrainingLog(out_dir, resume, cfg.tensorboard, start_step) if rank == 0 else None
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if cuda else None)
@@ -184,10 +190,6 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     budget_s = 60.0 * cfg.minutes
-    log_path = out_dir / "log.csv"
-    if rank == 0 and not (resume and log_path.is_file()):
-        with open(log_path, "w", newline="") as f:
-            csv.writer(f).writerow(["step", "loss", "lr", "pairs_per_s", "elapsed_s", "fpr95", "fdr95"])
     if rank == 0:
         _log(f"training on {device} ({precision}), {workers} loader worker(s), batch {cfg.batch_size} x {world} "
              f"process(es), up to {cfg.steps} steps" + (f" or {cfg.minutes:g} min" if budget_s > 0 else ""))
@@ -244,9 +246,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
             fpr, fdr = fpr_at_recall(dists, validation[2])
             last_fpr = fpr
             _log(f"\nstep {done}: validation FPR95 {100 * fpr:.2f}%  FDR95 {100 * fdr:.2f}%")
-        with open(log_path, "a", newline="") as f:
-            csv.writer(f).writerow([done, f"{last_loss:.5f}", f"{lr:.5f}", f"{rate:.1f}", f"{trained_s + now - t0:.1f}",
-                                    "" if fpr is None else f"{fpr:.5f}", "" if fdr is None else f"{fdr:.5f}"])
+        log.write(done, last_loss, lr, rate, trained_s + now - t0, fpr, fdr)
         if last or now - last_progress >= 10.0 or done % max(1, cfg.steps // 100) == 0:
             _progress(done, cfg.steps, loss_ema, lr, rate, trained_s + now - t0, budget_s)
             last_progress = now
@@ -262,6 +262,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     wall = time.time() - t0
     if rank == 0:
         _save_atomic(net.state_dict(), out_dir / "model.pth")
+        log.close()
         _log("")
     if world > 1:
         import torch.distributed as dist

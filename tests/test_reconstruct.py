@@ -1,0 +1,203 @@
+"""``hardmatch reconstruct``: a small real scene end to end, hloc-readable files, resuming, bad input."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from hardmatch.errors import HardmatchError
+from hardmatch.scene import pairs as pairslib
+from hardmatch.scene.store import pair_key
+
+from .conftest import need_shared
+
+pytest.importorskip("pycolmap")
+
+FOUNTAIN = ["0002.jpg", "0003.jpg", "0004.jpg", "0005.jpg"]
+FAST = ("--nfeatures", "2000")
+
+
+def run(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "hardmatch.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def one_error_line(proc, code):
+    """Exit ``code`` with one error line, the last (warnings about skipped images may come before it)."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr
+    errors = [line for line in lines if "error" in line]
+    assert errors == lines[-1:] and lines[-1].startswith("hardmatch: error:"), lines
+    assert "Traceback" not in proc.stderr and all(line.startswith("hardmatch: ") for line in lines), lines
+
+
+def _small_copy(names, folder, side=800):
+    root = need_shared("data/strecha/fountain-P11/images")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        image = cv2.imread(str(root / name))
+        f = side / max(image.shape[:2])
+        cv2.imwrite(str(folder / name), cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_AREA))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """Four fountain-P11 images at 800 px plus a corrupt JPEG, reconstructed once."""
+    base = tmp_path_factory.mktemp("scene")
+    images = _small_copy(FOUNTAIN, base / "images")
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    (images / "notes.txt").write_text("not an image")
+    out = base / "out"
+    proc = run("reconstruct", images, out, *FAST)
+    return images, out, proc
+
+
+def test_reconstructs_all_images_skipping_a_corrupt_one(scene):
+    images, out, proc = scene
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "broken.jpg" in warnings[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["skipped"]) == ["broken.jpg"]
+    model = summary["model"]
+    assert model["registered"] == len(FOUNTAIN) and model["registered_images"] == FOUNTAIN
+    assert model["points3D"] > 300 and model["mean_track_length"] > 2.0
+    assert 0 < model["mean_reprojection_error"] < 1.5
+    assert f"registered {len(FOUNTAIN)}/{len(FOUNTAIN)} images" in proc.stdout
+    assert set(summary["seconds"]) == {"features", "pairs", "matching", "database", "mapping"}
+    for name in ("cameras.bin", "images.bin", "points3D.bin"):
+        assert (out / "sparse" / "0" / name).is_file()
+    ply = (out / "points.ply").read_bytes()
+    assert ply.startswith(b"ply") and f"element vertex {model['points3D']}".encode() in ply
+
+
+def test_files_read_back_the_way_hloc_reads_them(scene):
+    images, out, _ = scene
+    with h5py.File(out / "features.h5", "r") as f:
+        names = set()
+        f.visititems(lambda _, obj: names.add(obj.parent.name.strip("/")) if isinstance(obj, h5py.Dataset) else None)
+        assert names == set(FOUNTAIN)
+        kps = {}
+        for name in FOUNTAIN:
+            g = f[name]
+            kp, desc = g["keypoints"].__array__(), g["descriptors"].__array__()
+            w, h = g["image_size"].__array__()
+            assert (w, h) == (800, 533)
+            assert kp.dtype == np.float32 and kp.shape[1] == 2 and 500 < len(kp) <= 2000
+            assert desc.shape == (128, len(kp)) and np.allclose(np.linalg.norm(desc, axis=0), 1, atol=1e-3)
+            assert g["scores"].shape == (len(kp),) and g["frames"].shape == (len(kp), 2, 3)
+            assert np.allclose(g["frames"][:, :, 2], kp)
+            assert kp.min() >= -0.5 and kp[:, 0].max() < w and kp[:, 1].max() < h
+            kps[name] = kp
+    with h5py.File(out / "matches.h5", "r") as f:
+        for a, b in [(FOUNTAIN[0], FOUNTAIN[1]), (FOUNTAIN[1], FOUNTAIN[3])]:
+            key = pair_key(a, b)
+            assert key == f"{a}/{b}" and key in f and pair_key(b, a) not in f  # hloc's find_pair: one order
+            matches0 = f[key]["matches0"].__array__()
+            scores = f[key]["matching_scores0"].__array__()
+            idx = np.where(matches0 != -1)[0]
+            matches = np.stack([idx, matches0[idx]], -1)  # hloc's get_matches
+            assert len(matches0) == len(kps[a]) and matches[:, 1].max() < len(kps[b]) and len(matches) > 50
+            assert np.all(scores[idx] > 0) and np.all(scores[matches0 == -1] == 0)
+            inliers = f[key]["inliers"][()]
+            assert len(inliers) >= 30 and np.all(matches0[inliers[:, 0]] == inliers[:, 1])
+            # the verified correspondences satisfy the stored F (x_b^T F x_a = 0) to about a pixel
+            F = f[key]["model"][()]
+            xa = np.c_[kps[a][inliers[:, 0]], np.ones(len(inliers))]
+            xb = np.c_[kps[b][inliers[:, 1]], np.ones(len(inliers))]
+            lines = xa @ F.T
+            distance = np.abs((xb * lines).sum(1)) / np.linalg.norm(lines[:, :2], axis=1)
+            assert np.median(distance) < 1.0
+    assert (out / "pairs.txt").read_text().splitlines()[0] == f"{FOUNTAIN[0]} {FOUNTAIN[1]}"
+
+
+def test_rerun_resumes_and_recomputes_only_what_is_missing(scene):
+    images, out, _ = scene
+    with h5py.File(out / "features.h5", "a") as f:
+        kept = f[FOUNTAIN[0]]["keypoints"][()]
+        del f[FOUNTAIN[2]]  # as if the job had stopped before this image
+    with h5py.File(out / "matches.h5", "a") as f:
+        del f[pair_key(FOUNTAIN[0], FOUNTAIN[1])]
+    proc = run("reconstruct", images, out, *FAST)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["features"] == {"written": 1, "reused": len(FOUNTAIN) - 1}
+    # the pairs of the re-extracted image and the deleted pair are matched again, the rest reused
+    assert summary["matches"]["written"] == 1 + 3 and summary["matches"]["reused"] == 6 - 4
+    assert summary["model"]["registered"] == len(FOUNTAIN)
+    with h5py.File(out / "features.h5", "r") as f:
+        assert np.array_equal(f[FOUNTAIN[0]]["keypoints"][()], kept)
+    # nothing left to do: every stage reuses, the mapper is not run again
+    proc = run("reconstruct", images, out, *FAST)
+    summary = json.loads((out / "summary.json").read_text())
+    assert proc.returncode == 0 and summary["features"]["written"] == 0 and summary["matches"]["written"] == 0
+    assert summary["seconds"]["mapping"] == 0.0
+
+
+def test_another_configuration_is_refused_not_mixed_in(scene):
+    images, out, _ = scene
+    one_error_line(run("reconstruct", images, out, "--nfeatures", "1000"), 2)
+
+
+def test_bad_intrinsics_and_options_are_one_line(scene):
+    images, out, _ = scene
+    one_error_line(run("reconstruct", images, out, *FAST, "--intrinsics", "900,900,5000,200"), 2)
+    one_error_line(run("reconstruct", images, out, *FAST, "--intrinsics", "900,900,400"), 2)
+    one_error_line(run("reconstruct", images, out, *FAST, "--pairs", "sequential:0"), 2)
+    one_error_line(run("reconstruct", images, out, *FAST, "--geometry", "homography"), 2)
+
+
+def test_empty_single_and_unreadable_folders(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_error_line(run("reconstruct", empty, tmp_path / "o1"), 5)
+    one_error_line(run("reconstruct", tmp_path / "missing", tmp_path / "o2"), 5)
+    single = tmp_path / "single"
+    single.mkdir()
+    cv2.imwrite(str(single / "a.png"), np.full((64, 64), 128, np.uint8))
+    one_error_line(run("reconstruct", single, tmp_path / "o3"), 5)
+    (single / "b.jpg").write_bytes(b"garbage")  # two files, one readable
+    proc = run("reconstruct", single, tmp_path / "o4")
+    assert proc.returncode == 3 and "fewer than two readable images" in proc.stderr.splitlines()[-1]
+
+
+def test_pair_choices(scene, tmp_path):
+    names = ["a", "b", "c", "d"]
+    assert pairslib.sequential(names, 1) == [("a", "b"), ("b", "c"), ("c", "d")]
+    assert len(pairslib.exhaustive(names)) == 6
+    assert pairslib.canonical([("c", "a"), ("a", "c"), ("b", "d")], names) == [("a", "c"), ("b", "d")]
+    listed = tmp_path / "pairs.txt"
+    listed.write_text("# comment\nb a\n\nc d\n")
+    assert pairslib.make_pairs(str(listed), names, None) == [("a", "b"), ("c", "d")]
+    listed.write_text("a zz\n")
+    with pytest.raises(HardmatchError, match="zz is not an image"):
+        pairslib.make_pairs(str(listed), names, None)
+    with pytest.raises(HardmatchError, match="retrieval:K"):
+        pairslib.parse_spec("retrieval:x")
+    # retrieval on the scene's own descriptors: each image's best match is a neighbour in the sequence
+    _, out, _ = scene
+    found = pairslib.make_pairs("retrieval:1", FOUNTAIN, out / "features.h5")
+    assert all(abs(FOUNTAIN.index(a) - FOUNTAIN.index(b)) == 1 for a, b in found)
+
+
+def test_essential_with_known_camera_reuses_the_features(scene, tmp_path):
+    images, out, _ = scene
+    out2 = tmp_path / "out"
+    out2.mkdir()
+    (out2 / "features.h5").write_bytes((out / "features.h5").read_bytes())  # same features, other verification
+    s = 800 / 3072  # Strecha's K (images/K.txt) at 800 px, pixel centres at integers
+    k = f"{2759.48 * s},{2764.16 * s},{(1520.69 + 0.5) * s - 0.5},{(1006.81 + 0.5) * s - 0.5}"
+    proc = run("reconstruct", images, out2, *FAST, "--geometry", "essential", "--intrinsics", k,
+               "--camera-mode", "single")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out2 / "summary.json").read_text())
+    assert summary["features"]["written"] == 0 and summary["model"]["registered"] == len(FOUNTAIN)
+    with h5py.File(out2 / "matches.h5", "r") as f:
+        g = f[pair_key(FOUNTAIN[0], FOUNTAIN[1])]
+        assert g.attrs["geometry"] == "essential" and len(g["inliers"]) >= 30
