@@ -49,11 +49,21 @@ def _generator():
     return module
 
 
-def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int) -> dict:
-    """name -> list of PairSpec (nonmatching pairs carry no ground truth; the first ``nonmatching`` of them)."""
+def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int, hard: Path | None = None) -> dict:
+    """name -> list of PairSpec (nonmatching pairs carry no ground truth; the first ``nonmatching`` of them).
+
+    ``hard``: the hard tier's folder (``make_evd_like.py --tier hard``, made there with its defaults when
+    absent): sets ``hard`` and ``hard-nonmatching``."""
     if not (data / "h").is_dir():
         gen = _generator()
         gen.generate(shared / "data" / "train-images" / "bsd100", data, count=count, seed=seed)
+    tiers = {}
+    if hard is not None:
+        if not (hard / "h").is_dir():
+            gen = _generator()
+            gen.generate_hard(gen.HARD_SOURCE, hard)
+        tiers = {"hard": read_dataset(hard, "evd"),
+                 "hard-nonmatching": read_dataset(hard / "nonmatching.txt", "pairs")[:nonmatching]}
     homogr = {s.name: s for s in read_dataset(shared / "data" / "homogr", "cmp")}
     graf = {s.name: s for s in read_dataset(shared / "data" / "oxford" / "graf", "oxford")}
     return {
@@ -61,6 +71,7 @@ def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int)
         "nonmatching": read_dataset(data / "nonmatching.txt", "pairs")[:nonmatching],
         "homogr": [homogr[n] for n in ("LePoint1", "LePoint2", "LePoint3", "ExtremeZoom")],
         "graf": [graf[n] for n in ("graf/1-4", "graf/1-5")],
+        **tiers,
     }
 
 
@@ -123,7 +134,7 @@ def run_pair(label: str, method, set_name: str, spec) -> dict:
     seconds = time.perf_counter() - t0
     row = {"method": label, "set": set_name, "pair": spec.name, "seconds": round(seconds, 2), "inliers": int(inliers),
            "model": model is not None, "step": step}
-    if set_name == "nonmatching":
+    if set_name.endswith("nonmatching"):
         row.update(matched=False, error=None, false_accept=model is not None)
     else:
         sizes = ((g1.shape[1], g1.shape[0]), (g2.shape[1], g2.shape[0]))
@@ -134,8 +145,8 @@ def run_pair(label: str, method, set_name: str, spec) -> dict:
 
 
 def table(rows: list, methods: list, sets: list) -> str:
-    head = "| method | " + " | ".join(f"{s}: matched / false acc. / s per pair" if s != "nonmatching" else
-                                       "nonmatching: false acc. / s per pair" for s in sets) + " | time, all pairs | slowest pair |"
+    head = "| method | " + " | ".join(f"{s}: matched / wrong models / s per pair" if not s.endswith("nonmatching") else
+                                       f"{s}: false acc. / s per pair" for s in sets) + " | time, all pairs | slowest pair |"
     lines = [head, "|---" * (len(sets) + 3) + "|"]
     reference = "asift" if "asift" in methods else methods[0]
     # time ratios over the pairs every method ran (same pairs, interleaved)
@@ -152,7 +163,7 @@ def table(rows: list, methods: list, sets: list) -> str:
                 continue
             fa = sum(r["false_accept"] for r in rs)
             sec = np.mean([r["seconds"] for r in rs])
-            if s == "nonmatching":
+            if s.endswith("nonmatching"):
                 cells.append(f"{fa}/{len(rs)}, {sec:.1f} s")
             else:
                 cells.append(f"{sum(r['matched'] for r in rs)}/{len(rs)}, {fa}, {sec:.1f} s")
@@ -172,7 +183,10 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=12, help="generated pairs (when the set is made)")
     parser.add_argument("--nonmatching", type=int, default=6, help="non-matching pairs to run")
     parser.add_argument("--method", action="append", help="asift, wide-previous or a pipeline spec (default: default, wide-previous, wide, asift)")
-    parser.add_argument("--set", action="append", choices=("generated", "nonmatching", "homogr", "graf"))
+    parser.add_argument("--set", action="append",
+                        choices=("generated", "nonmatching", "homogr", "graf", "hard", "hard-nonmatching"))
+    parser.add_argument("--hard", default=str(HERE.parent / "out" / "evd-hard"),
+                        help="hard tier folder for the sets hard and hard-nonmatching (made if absent)")
     parser.add_argument("--pair", action="append", help="only these pair names")
     parser.add_argument("--out", default=str(HERE.parent / "out" / "extreme_views"))
     args = parser.parse_args()
@@ -181,7 +195,9 @@ def main() -> None:
         raise SystemExit(f"{shared}/data is absent: pass --shared")
     methods = args.method or ["default", "wide-previous", "wide", "asift"]
     set_names = args.set or ["generated", "nonmatching", "homogr", "graf"]
-    sets = load_sets(shared, Path(args.data), args.seed, args.count, args.nonmatching)
+    wants_hard = any(s.startswith("hard") for s in set_names)
+    sets = load_sets(shared, Path(args.data), args.seed, args.count, args.nonmatching,
+                     Path(args.hard) if wants_hard else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import laf as laflib
 from .detect.base import Detections
+from .extreme_accept import accept_extreme, repeated_pattern_problem
 from .io import WorkingImage, load_working
 from .patches import build_pyramid
 from .pipeline import Features, Pipeline
@@ -118,15 +119,16 @@ def _inside(lafs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.nonzero((c[:, 0] >= 0) & (c[:, 1] >= 0) & (c[:, 0] <= w - 1) & (c[:, 1] <= h - 1))[0]
 
 
-def detect_in_views(detect, image: np.ndarray, views: list[View]) -> Detections:
+def detect_in_views(detect, image: np.ndarray, views: list[View], per_view=None) -> Detections:
     """Frames of ``image`` found by ``detect`` (uint8 (H, W) -> Detections) on each view, in original pixels.
 
-    Frames whose centre maps outside the original image are dropped; near-duplicates across
-    views are merged (:func:`unique_frames`).
+    ``per_view(view) -> detect`` picks the detector per view instead (a frame budget per view). Frames
+    whose centre maps outside the original image are dropped; near-duplicates across views are merged
+    (:func:`unique_frames`).
     """
     parts = []
-    for view_image, _, back in views_of(image, views):
-        detections = detect(view_image)
+    for view, (view_image, _, back) in zip(views, views_of(image, views)):
+        detections = (detect if per_view is None else per_view(view))(view_image)
         if len(detections):
             detections = detections.with_lafs(laflib.transform(detections.lafs, back))
             parts.append(detections.subset(_inside(detections.lafs, image.shape)))
@@ -143,13 +145,29 @@ class Frames:
     """One detector setting of a step and the views it runs on.
 
     ``options``: :data:`FRAME_OPTIONS` overrides (``nfeatures`` counts per view);
-    ``tilts``/``angle_step``/``scales`` give the views (:func:`view_set`).
+    ``tilts``/``angle_step``/``scales`` give the views (:func:`view_set`). ``density`` > 0: frames per
+    view by the area of the image the view shows instead (``density`` frames per 1000 px^2 of it,
+    ``area * scale^2 / tilt``), at least ``nfeatures`` and at most :data:`MAX_VIEW_FEATURES`
+    (:meth:`budget`), so untilted views keep what a detector finds on a whole image and steep ones less.
     """
 
     options: dict = field(default_factory=dict)
     tilts: tuple = (1.0,)
     angle_step: float = ANGLE_STEP
     scales: tuple = (1.0,)
+    density: float = 0.0
+
+    def budget(self, view: View, image_area: float) -> int:
+        """Frames per detector on ``view`` of an image of ``image_area`` px^2 (multiples of 50)."""
+        least = int(self.options.get("nfeatures", VIEW_FEATURES))
+        if self.density <= 0:
+            return least
+        wanted = self.density * image_area * view.scale ** 2 / view.tilt / 1000.0
+        return int(min(max(50 * round(wanted / 50.0), least), MAX_VIEW_FEATURES))
+
+    def with_budget(self, nfeatures: int) -> "Frames":
+        """This group with ``nfeatures`` per view (no density): the detector setting of one budget."""
+        return Frames({**self.options, "nfeatures": int(nfeatures)}, self.tilts, self.angle_step, self.scales)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.options) - set(FRAME_OPTIONS))
@@ -238,6 +256,30 @@ MSER_SCALES = (1.0, 0.25, 0.125)
 #: frames per detector and view in the first view step (a third of it in the dense step, which has
 #: about three times the views, so both steps cost about the same)
 VIEW_FEATURES = 150
+#: Frames per detector and view at most when a group sets a density (:meth:`Frames.budget`).
+MAX_VIEW_FEATURES = 2000
+#: A step whose frames carry no affine shape (round DoG frames on the originals: the frame check
+#: cannot bind) ends the search only with this many inliers; fewer lets the next steps try and the
+#: best accepted model wins. A repeated pattern gave such a step a wrong model with 21 (issue 18).
+SHAPELESS_STEP_INLIERS = 30
+#: Inlier threshold (pixels) of steps on views when the configuration gives none (DEGENSAC's symmetric one).
+DEFAULT_H_THRESHOLD = 3.0
+
+
+def has_shape(step: Step, config) -> bool:
+    """Whether the step's frames carry an affine shape: an affine estimator, MSER, or tilted views."""
+    for group in step.groups():
+        options = {**step.options, **group.options}
+        if options.get("affine", config.affine) != "none" or "mser" in str(options.get("detector", config.detector)):
+            return True
+        if any(v.tilt > 1.0 for v in group.views()):
+            return True
+    return False
+
+
+def max_view_tilt(step: Step) -> float:
+    """The largest tilt of the step's views (1 for a step on the originals)."""
+    return max((v.tilt for v in step.views()), default=1.0)
 
 
 class OnDemandMatcher:
@@ -262,6 +304,8 @@ class OnDemandMatcher:
         key = (step.name, None if group is None else repr(group))
         if key not in self._pipelines:
             options = {**step.options, **({} if group is None else group.options)}
+            if group is None and self._own_acceptance(step):  # the RANSAC model; accepted by _accept_views
+                options = {**options, "accept_checks": False, "min_inliers": 4}
             # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
             self._pipelines[key] = Pipeline(self.config.with_options(
                 **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options}))
@@ -286,6 +330,10 @@ class OnDemandMatcher:
             views = group.views()
             if len(views) == 1 and views[0].is_identity:
                 parts.append(frames(gray, pyramid=pyramid))
+            elif group.density > 0:  # a detector per frame budget
+                area = float(gray.shape[0] * gray.shape[1])
+                parts.append(detect_in_views(frames, gray, views, lambda v, g=group: self.pipeline(
+                    step, g.with_budget(g.budget(v, area))).frames))
             else:
                 parts.append(detect_in_views(frames, gray, views))
         detections = Detections.concat(parts)
@@ -307,6 +355,35 @@ class OnDemandMatcher:
         merged = Features.concat(parts)
         return merged.subset(laflib.unique(merged.lafs))
 
+    def _own_acceptance(self, step: Step) -> bool:
+        """Steps on tilted views of a homography are accepted here (:meth:`_accept_views`), not by the pipeline."""
+        return self.config.geometry == "homography" and max_view_tilt(step) > 1.0
+
+    def _check(self, step: Step, result, works: tuple[WorkingImage, WorkingImage]):
+        """The step's result after the extreme-geometry checks (:mod:`hardmatch.extreme_accept`): a refused
+        model becomes "no model" with the reason."""
+        if not result.success:
+            return result
+        sizes = tuple((w.original_shape[1], w.original_shape[0]) for w in works)
+        if self._own_acceptance(step):
+            why = self._accept_views(step, result)
+        else:
+            why = repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
+        if why:
+            result.model, result.reason = None, why
+            result.inliers = np.zeros(len(result.matches), bool)
+        return result
+
+    def _accept_views(self, step: Step, result) -> str:
+        """Accept a homography of a view step (:func:`~hardmatch.extreme_accept.accept_extreme`); reason "" when
+        accepted, ``result`` then holds the refitted model and its inliers."""
+        lafs1, lafs2 = result.features1.lafs[result.matches[:, 0]], result.features2.lafs[result.matches[:, 1]]
+        sizes = tuple((f.image_shape[1], f.image_shape[0]) for f in (result.features1, result.features2))
+        result.model, result.inliers, why = accept_extreme(
+            result.model, result.points1, result.points2, lafs1, lafs2, sizes, self.config.min_inliers,
+            self.config.threshold or DEFAULT_H_THRESHOLD, max_view_tilt(step))
+        return why
+
     def load(self, image) -> WorkingImage:
         """The image (path, array or already loaded) at the working resolution (``max_side``), as :meth:`Pipeline.load`."""
         return load_working(image, self.config.max_side)
@@ -327,12 +404,15 @@ class OnDemandMatcher:
             so_far1.append(self.features(step, work1, pyramids.get(1)))
             so_far2.append(self.features(step, work2, pyramids.get(2)))
             result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
+            result = self._check(step, result, (work1, work2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,
                           "inliers": result.num_inliers, "seconds": round(seconds, 3), "reason": result.reason})
             if best is None or result.num_inliers > best.num_inliers:
                 best, best_step = result, step.name
-            if result.success and result.num_inliers >= self.min_inliers:
+            enough = self.min_inliers if has_shape(step, self.config) else max(self.min_inliers,
+                                                                                 SHAPELESS_STEP_INLIERS)
+            if result.success and result.num_inliers >= enough:
                 break
         best.step = best_step if best.success else None
         if not best.success:  # every step rejected: say why each was

@@ -148,3 +148,30 @@ def test_a_step_with_several_frame_groups_describes_them_in_one_call(hard_pair, 
     features = matcher.features(step, view)
     assert len(calls) == 1 and len(features) > 200
     assert np.all((features.points >= 0) & (features.points <= [view.shape[1] - 1, view.shape[0] - 1]))
+
+
+def test_frame_budget_follows_the_area_a_view_shows():
+    group = Frames({"detector": "dog", "nfeatures": 150}, (2.0, 4.0, 8.0), 360.0, density=2.0)
+    area = 1000.0 * 700.0
+    budgets = [group.budget(View(t, 0.0), area) for t in (1.0, 2.0, 4.0, 8.0)]
+    assert budgets == [1400, 700, 350, 200]  # 2 per 1000 px^2 of the image's area / tilt, multiples of 50
+    assert group.budget(View(2.0, 0.0), 100.0 * 100.0) == 150  # never below nfeatures
+    assert group.budget(View(1.0, 0.0), 4000.0 * 3000.0) == 2000  # nor above MAX_VIEW_FEATURES
+    assert Frames({"nfeatures": 150}).budget(View(8.0, 0.0), area) == 150  # no density: nfeatures per view
+    assert group.with_budget(350).options["nfeatures"] == 350
+
+
+def test_detect_in_views_takes_a_detector_per_view():
+    image = textured_image(200)
+    asked = []
+
+    def per_view(view):
+        asked.append(view.tilt)
+        return lambda view_image: Detections(
+            laf.from_center_radius_angle(np.array([[view_image.shape[1] / 2, view_image.shape[0] / 2]]),
+                                         np.array([5.0]), np.zeros(1)), np.ones(1, np.float32), np.zeros(1, np.int64))
+
+    views = [View(1.0, 0.0), View(2.0, 0.0), View(4.0, 45.0)]
+    found = detect_in_views(None, image, views, per_view)
+    assert asked == [1.0, 2.0, 4.0]
+    assert 1 <= len(found) <= 3

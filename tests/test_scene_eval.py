@@ -70,6 +70,7 @@ def test_eval_reconstruct_against_colmap_sift(small_fountain, tmp_path):
     assert ours["rotation_median_deg"] < 3 and ours["position_median"] < 0.1 and ours["pair_maa"] > 0.5
     assert ours["time_ratio"] == pytest.approx(ours["seconds"] / colmap["seconds"], rel=1e-3)
     assert colmap["registered"] >= 3 and colmap["time_ratio"] is None
+    assert set(colmap["stage_seconds"]) == {"extract", "match", "map"} and "features" in ours["stage_seconds"]
     assert (out / "reconstruction.md").read_text().count("\n| ") == 3          # header + 2 rows
     assert (out / "default_nfeatures=2000" / "features.h5").is_file()
     assert (out / "colmap-sift" / "database.db").is_file()

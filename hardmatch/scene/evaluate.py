@@ -52,7 +52,7 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
     Returns:
         one row per run: ``pipeline``, ``registered``, ``views``, ``registered_share``,
         ``rotation_median_deg``, ``rotation_max_deg``, ``position_median``, ``position_max``,
-        ``pair_maa``, ``seconds``, ``time_ratio`` (None without a COLMAP row or for it),
+        ``pair_maa``, ``seconds`` (and ``stage_seconds``), ``time_ratio`` (None without a COLMAP row or for it),
         ``reason`` (why no model), ``per_view``.
     """
     scene, out_dir = Path(scene), Path(out_dir)
@@ -67,18 +67,19 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
     for label, config in pipelines:
         work = _fresh(out_dir / _folder_name(label))
         options = {} if bar is None else {"bar": bar}
-        start = time.perf_counter()
+        start, stages = time.perf_counter(), {}
         try:
             summary = reconstruct(image_dir, work, config, executor=executor, warn=warn, **options)
-            poses, reason = _read_model(summary["model"]["model"]), ""
+            poses, reason, stages = _read_model(summary["model"]["model"]), "", summary["seconds"]
         except NoModelError as exc:
             poses, reason = None, str(exc)
-        rows.append(_row(label, poses, views, time.perf_counter() - start, reason))
+        rows.append(_row(label, poses, views, time.perf_counter() - start, reason, stages))
         log(row_line(rows[-1]))
     if colmap:
         result = run_colmap_sift(image_dir, _fresh(out_dir / COLMAP_LABEL), image_names=names, device=colmap_device)
         poses = None if result.reconstruction is None else model_poses(result.reconstruction)
-        rows.append(_row(COLMAP_LABEL, poses, views, result.seconds, "" if poses else "no model: COLMAP made none"))
+        rows.append(_row(COLMAP_LABEL, poses, views, result.seconds, "" if poses else "no model: COLMAP made none",
+                         {k: round(v, 2) for k, v in result.stage_seconds.items()}))
         log(row_line(rows[-1]))
         for row in rows[:-1]:
             row["time_ratio"] = row["seconds"] / result.seconds if result.seconds > 0 else None
@@ -86,12 +87,13 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
     return rows
 
 
-def _row(label: str, poses: Optional[dict], views: list, seconds: float, reason: str) -> dict:
+def _row(label: str, poses: Optional[dict], views: list, seconds: float, reason: str, stages: dict) -> dict:
     accuracy = reconstruction_accuracy(poses, views)
     return {"pipeline": label, "registered": accuracy["registered"], "views": accuracy["views"],
             **{k: accuracy[k] for k in ("registered_share", "rotation_median_deg", "rotation_max_deg",
                                         "position_median", "position_max", "pair_maa", "scale")},
-            "seconds": round(seconds, 2), "time_ratio": None, "reason": reason, "per_view": accuracy["per_view"]}
+            "seconds": round(seconds, 2), "stage_seconds": stages, "time_ratio": None, "reason": reason,
+            "per_view": accuracy["per_view"]}
 
 
 def _read_model(path: str) -> dict:
