@@ -6,7 +6,8 @@ OpenCV's ASIFT (``cv2.AffineFeature`` over SIFT, ratio 0.8 + DEGENSAC), interlea
 
 Sets: ``generated`` (the seeded EVD-like pairs of ``make_evd_like.py``, made under ``--data`` when
 absent), ``nonmatching`` (image 1 of one generated scene with image 2 of another: every returned
-model is a false accept), ``homogr`` (LePoint1-3, ExtremeZoom) and ``graf`` (graf 1-4, 1-5). A pair
+model is a false accept), ``homogr`` (LePoint1-3, ExtremeZoom), ``graf`` (graf 1-4, 1-5), and the hard
+tier ``hard`` / ``hard-nonmatching`` (``make_evd_like.py --tier hard``, folder ``--hard``). A pair
 is matched when the ground-truth points reproject within 5 px under the returned H (shared/README
 rule); a model returned on a matching pair that is not right is counted as a false accept too.
 Nothing is judged by inlier count.
@@ -32,7 +33,7 @@ from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
 from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.io import load_gray
-from hardmatch.mods import OnDemandMatcher, Step
+from hardmatch.mods import OnDemandMatcher, Step, default_steps
 from hardmatch.matcher import build_matcher
 from hardmatch.verify import verify
 
@@ -115,7 +116,11 @@ def make_method(label: str):
     if label == "asift":
         asift = ASIFT()
         return lambda g1, g2: (*asift(g1, g2), None)
-    if label.startswith("wide-previous"):  # options as for wide: wide-previous:step_inliers=...
+    if label.startswith("wide-density="):  # wide-density=D[:options]: view frames by area (mods.Frames.density)
+        value, _, rest = label[len("wide-density="):].partition(":")
+        config = parse_pipeline_spec("wide" + (":" + rest if rest else "")).config.with_options(geometry="homography")
+        matcher = OnDemandMatcher(config, default_steps(config, float(value)))
+    elif label.startswith("wide-previous"):  # options as for wide: wide-previous:step_inliers=...
         config = parse_pipeline_spec("wide" + label[len("wide-previous"):]).config
         matcher = OnDemandMatcher(config.with_options(geometry="homography"), previous_wide_steps())
     else:
@@ -145,8 +150,9 @@ def run_pair(label: str, method, set_name: str, spec) -> dict:
 
 
 def table(rows: list, methods: list, sets: list) -> str:
-    head = "| method | " + " | ".join(f"{s}: matched / wrong models / s per pair" if not s.endswith("nonmatching") else
-                                       f"{s}: false acc. / s per pair" for s in sets) + " | time, all pairs | slowest pair |"
+    head = "| method | " + " | ".join(f"{s}: false acc. / s per pair" if s.endswith("nonmatching") else
+                                       f"{s}: matched / wrong models / s per pair" for s in sets)
+    head += " | time, all pairs | slowest pair |"
     lines = [head, "|---" * (len(sets) + 3) + "|"]
     reference = "asift" if "asift" in methods else methods[0]
     # time ratios over the pairs every method ran (same pairs, interleaved)

@@ -20,6 +20,16 @@ area-averaging), so the compressed direction is anti-aliased like a camera integ
 canvas holds the whole warped photo (at most ``--max-side`` px, the scale shrinks otherwise); the
 rest is the photo's mean gray.
 
+Hard tier (``--tier hard``, seed 1, :func:`generate_hard`): photos with repeated structure (urban100
+facades and windows; note that HardNet's training images included urban100), pair kinds in turn:
+``tilt`` (transition tilt 12-45, both images strongly oblique), ``zoom`` (4-10x combined with a tilt
+of 2-6) and ``overlap`` (tilt 5-15, 15-40 % of the photo region shared), every image with occluders
+cut from other photos (bsd100) and an illumination change (a gradient of 0.4-1.6x and a gamma of
+0.45-2.2). ``params.json`` records per pair the local tilt and scale of H over the overlap (min,
+median, max) and the overlap. The easy tier (the default) is unchanged: same seed, same files.
+
+    python benchmarks/make_evd_like.py --tier hard --out /tmp/evd-hard
+
 Layout (what ``hardmatch eval --format evd`` reads): ``1/NAME.png``, ``2/NAME.png``,
 ``h/NAME.txt`` (H maps image 1 to image 2), plus ``params.json`` (the drawn parameters per pair)
 and ``nonmatching.txt`` (``pairs`` format: image 1 of pair i with image 2 of pair i+1, no ground
@@ -223,7 +233,9 @@ def local_geometry(h: np.ndarray, size1: tuple[int, int], size2: tuple[int, int]
     s = np.linalg.svd(jac, compute_uv=False)
     tilt, scale = s[:, 0] / s[:, 1], np.sqrt(s[:, 0] * s[:, 1])
     stats = lambda v: [round(float(v.min()), 2), round(float(np.median(v)), 2), round(float(v.max()), 2)]
-    return {"points": int(len(xy)), "tilt": stats(tilt) if len(xy) else None, "scale": stats(scale) if len(xy) else None}
+    if not len(xy):
+        return {"points": 0, "tilt": None, "scale": None}
+    return {"points": int(len(xy)), "tilt": stats(tilt), "scale": stats(scale)}
 
 
 def _occlude(image: np.ndarray, rng: np.random.Generator, texture: np.ndarray, share: float) -> np.ndarray:
@@ -321,8 +333,10 @@ def generate_hard(source: Path, out: Path, count: int = 12, seed: int = 1, tilts
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(photos), size=count, replace=False).tolist()
     kinds = [HARD_KINDS[i % len(HARD_KINDS)] for i in range(count)]
-    strata = {k: rng.permutation((np.arange(kinds.count(k)) + rng.uniform(0, 1, kinds.count(k))) / max(kinds.count(k), 1))
-              for k in HARD_KINDS}
+    strata = {}
+    for k in HARD_KINDS:  # values stratified over each kind's range, in random order
+        n = kinds.count(k)
+        strata[k] = rng.permutation((np.arange(n) + rng.uniform(0, 1, n)) / max(n, 1))
     ranges = {"tilt": tilts, "zoom": zooms, "overlap": (5.0, 15.0)}
     for sub in ("1", "2", "h"):
         (out / sub).mkdir(parents=True, exist_ok=True)

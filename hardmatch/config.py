@@ -292,10 +292,10 @@ class PipelineConfig:
                                   range="(0, 720]")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)",
                             range="[0, inf)")
-    max_side: int = _opt(1600, "working resolution: images whose longest side is larger are downscaled to it "
+    max_side: int = _opt(2400, "working resolution: images whose longest side is larger are downscaled to it "
                                "for detection and description (bounded time and memory); every reported "
                                "coordinate stays in the original image; RANSAC thresholds are in working pixels "
-                               "(0: off)", range="[0, inf)")
+                               "(0: off; 2400 chosen by pose accuracy, benchmarks/RESULTS.md)", range="[0, inf)")
     offline_fallback: bool = _opt(False, "when AffNet/OriNet weights cannot be had (offline, not cached) use Baumberg "
                                          "shape / dominant orientation instead, with a notice (on in the affine and "
                                          "wide presets; off whenever --affine affnet or --orientation orinet is given)")

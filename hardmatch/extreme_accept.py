@@ -1,7 +1,7 @@
 """Acceptance for extreme geometry (the on-demand ``wide`` search): repeated patterns and scale.
 
 :mod:`hardmatch.accept` checks a model for every preset. Extreme views (issue 18: tilts up to 40+,
-zoom up to 10x, facades of identical windows) need three more things, used by
+zoom up to 10x, facades of identical windows) need four more things, used by
 :class:`hardmatch.mods.OnDemandMatcher`:
 
 1. **Repeated patterns** (:func:`repeated_pattern_problem`): a model fitted to a row of identical

@@ -215,7 +215,7 @@ class Step:
         return len(groups) == 1 and not self.frames and all(v.is_identity for v in groups[0].views())
 
 
-def default_steps(config) -> tuple[Step, ...]:
+def default_steps(config, frame_density: float = 0.0) -> tuple[Step, ...]:
     """The steps of ``--preset wide``, MODS's order (cheapest first, denser views later):
 
     1. ``base``: the base configuration itself (so pairs it matches cost what it costs);
@@ -227,10 +227,13 @@ def default_steps(config) -> tuple[Step, ...]:
        sampling (MODS's 120), with a third of the frames per view.
 
     Matching is FGINN at ratio 0.8 over the union of the features of the steps so far.
+    ``frame_density`` > 0: the view steps keep frames per view by the area the view shows
+    (:attr:`Frames.density`, frames per 1000 px^2; the dense step a third of it) instead of a fixed count.
     """
     tilts = tuple(t for t in config.tilts() if t > 1.0) or (1.0,)
     mser_tilts = (1.0,) + tuple(t for t in MSER_TILTS if t <= max(tilts) + 1.0)
     density = config.view_angle_step
+    per_area, dense_area = frame_density, frame_density / 3.0
     fginn = {"matcher": "fginn", "ratio": 0.8}
     return (
         Step("base"),
@@ -239,13 +242,15 @@ def default_steps(config) -> tuple[Step, ...]:
             Frames({"detector": "mser", "nfeatures": 2000}, scales=MSER_SCALES),
         )),
         Step("views", fginn, frames=(
-            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES}, tilts, density),
-            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES}, tilts, density),
-            Frames({"detector": "mser", "nfeatures": VIEW_FEATURES}, mser_tilts, density),
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES}, tilts, density, density=per_area),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES}, tilts, density,
+                   density=per_area),
+            Frames({"detector": "mser", "nfeatures": VIEW_FEATURES}, mser_tilts, density, density=per_area),
         )),
         Step("views-dense", fginn, frames=(
-            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
-            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0),
+            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0, density=dense_area),
+            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0,
+                   density=dense_area),
         )),
     )
 

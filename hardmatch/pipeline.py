@@ -33,6 +33,7 @@ from .io import ImageLike, WorkingImage, load_working
 from .lazytorch import device_name, device_type, is_tensor
 from .match import Matches, match
 from .patches import build_pyramid, extract_patches
+from .sift_describe import describe_sift
 from .verify import verify
 
 if TYPE_CHECKING:
@@ -211,7 +212,9 @@ def _hardnet(weights: str, device: str, batch_size: int, backend: str, precision
 
 
 class _OpenCVSIFTDescriptor:
-    """OpenCV SIFT (or RootSIFT) descriptors of the same frames, for baselines: image + frames -> (N, 128)."""
+    """OpenCV SIFT (or RootSIFT) descriptors of the same frames, for baselines: image + frames -> (N, 128),
+    frames with an affine shape described on their full affine patch (:func:`hardmatch.sift_describe.describe_sift`;
+    a ``cv2.KeyPoint`` would drop the shape), round ones through keypoints as before."""
 
     def __init__(self, magnification: float, root: bool) -> None:
         import cv2
@@ -221,14 +224,7 @@ class _OpenCVSIFTDescriptor:
         self.sift = cv2.SIFT_create()
 
     def __call__(self, image: np.ndarray, lafs: np.ndarray) -> np.ndarray:
-        from .train.validate import rootsift
-
-        keypoints = laflib.to_keypoints(lafs, self.magnification)
-        if not keypoints:
-            return np.zeros((0, 128), np.float32)
-        _, desc = self.sift.compute(image, keypoints)
-        desc = np.asarray(desc, np.float32)
-        return rootsift(desc) if self.root else desc / (np.linalg.norm(desc, axis=1, keepdims=True) + 1e-7)
+        return describe_sift(image, lafs, self.magnification, self.root, sift=self.sift)
 
 
 def execution_path(config: PipelineConfig) -> str:

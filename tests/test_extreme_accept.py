@@ -5,8 +5,8 @@ import pytest
 
 from hardmatch import laf
 from hardmatch.accept import accept, homography_jacobians, spread_problem
-from hardmatch.extreme_accept import (MAX_UNCERTAINTY_PX, accept_extreme, anisotropy, band_share, densest_spot, model_uncertainty,
-                                      refit_sampson, repeated_pattern_problem, sampson_errors)
+from hardmatch.extreme_accept import (MAX_UNCERTAINTY_PX, accept_extreme, anisotropy, band_share, densest_spot,
+                                      model_uncertainty, refit_sampson, repeated_pattern_problem, sampson_errors)
 from hardmatch.verify import symmetric_transfer_error
 
 SIZE = (1000, 700)
