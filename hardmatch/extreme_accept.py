@@ -125,18 +125,24 @@ def repeated_pattern_problem(pts1: np.ndarray, pts2: np.ndarray, size1: tuple[in
 
 
 def _whitened_residuals(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
-    """(N, 2) residuals H(x1) - x2 whitened by (J J^T + I)^-1/2: their norm is the Sampson error."""
+    """(N, 2) residuals H(x1) - x2 whitened by (J J^T + I)^-1/2: their norm is the Sampson error; inf rows
+    where H is undefined (a point sent to infinity, overflow)."""
     jac, w = homography_jacobians(h, pts1)
     q = np.concatenate([pts1, np.ones((len(pts1), 1))], axis=1) @ np.asarray(h, np.float64).T
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = q[:, :2] / q[:, 2:] - pts2
-        s = jac @ np.transpose(jac, (0, 2, 1)) + np.eye(2)
-        root_det = np.sqrt(np.linalg.det(s))
-        root = (s + root_det[:, None, None] * np.eye(2)) / np.sqrt(np.trace(s, axis1=1, axis2=2)
-                                                                   + 2 * root_det)[:, None, None]
-        white = np.linalg.solve(np.where(np.isfinite(root), root, np.eye(2)), r[:, :, None])[:, :, 0]
-    bad = ~np.isfinite(white).all(1) | (np.abs(w) < 1e-12)
-    white[bad] = np.inf
+        bad = (np.abs(w) < 1e-12) | ~np.isfinite(r).all(1) | ~np.isfinite(jac).all(axis=(1, 2))
+        jac, r = np.where(bad[:, None, None], 0.0, jac), np.where(bad[:, None], 0.0, r)
+        s = jac @ np.transpose(jac, (0, 2, 1)) + np.eye(2)  # symmetric, eigenvalues >= 1
+        bad |= ~np.isfinite(s).all(axis=(1, 2))
+        s = np.where(bad[:, None, None], np.eye(2), s)
+        root_det = np.sqrt(s[:, 0, 0] * s[:, 1, 1] - s[:, 0, 1] * s[:, 1, 0])
+        norm = np.sqrt(s[:, 0, 0] + s[:, 1, 1] + 2 * root_det)
+        root = (s + root_det[:, None, None] * np.eye(2)) / norm[:, None, None]  # the square root of s
+        a, b, c, d = root[:, 0, 0], root[:, 0, 1], root[:, 1, 0], root[:, 1, 1]
+        det = a * d - b * c  # >= 1: root's eigenvalues are >= 1
+        white = np.stack([(d * r[:, 0] - b * r[:, 1]) / det, (a * r[:, 1] - c * r[:, 0]) / det], axis=1)
+    white[bad | ~np.isfinite(white).all(1)] = np.inf
     return white
 
 
@@ -171,7 +177,10 @@ def _least_squares_sampson(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) ->
         res = _whitened_residuals(unpack(p), pts1, pts2).ravel()
         return np.where(np.isfinite(res), res, 1e6)
 
-    fit = least_squares(residuals, start.ravel()[:8], method="lm", max_nfev=200)
+    try:
+        fit = least_squares(residuals, start.ravel()[:8], method="lm", max_nfev=200)
+    except (ValueError, np.linalg.LinAlgError):  # a degenerate start or set: no refit
+        return None
     out = unpack(fit.x)
     return out / out[2, 2] if np.all(np.isfinite(out)) and abs(out[2, 2]) > 1e-12 else None
 

@@ -288,10 +288,14 @@ def max_view_tilt(step: Step) -> float:
 
 
 class OnDemandMatcher:
-    """Run :class:`Step` s in order until one verifies ``min_inliers`` inliers.
+    """Run :class:`Step` s in order until one verifies ``min_inliers`` inliers (a step without affine
+    shape, :func:`has_shape`: at least :data:`SHAPELESS_STEP_INLIERS`).
 
     ``config`` is the base :class:`~hardmatch.config.PipelineConfig` (its geometry, descriptor,
-    verification settings hold for every step; each step overrides what it names).
+    verification settings hold for every step; each step overrides what it names). Every accepted
+    model must also pass :func:`~hardmatch.extreme_accept.repeated_pattern_problem`; a homography of a
+    step on tilted views is accepted by :func:`~hardmatch.extreme_accept.accept_extreme` (Sampson
+    inliers and refit, axis-ratio limit of the views' tilts, precision) instead of the pipeline's checks.
     """
 
     def __init__(self, config, steps: tuple[Step, ...] | None = None, min_inliers: int | None = None,

@@ -139,3 +139,13 @@ def test_thin_evidence_in_one_corner_does_not_pin_the_model_down():
     spread = rng.uniform([0, 0], SIZE, (60, 2))  # the same noise over the whole image: pinned down
     pts2 = _project(h, spread) + rng.normal(0.0, 1.0, spread.shape)
     assert model_uncertainty(h, spread, pts2, SIZE, size2) < 2.0
+
+
+def test_points_sent_to_infinity_are_outliers_not_errors():
+    h = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1e-2, 0.0, 1.0]])  # the line x = -100 goes to infinity
+    pts1 = np.array([[-100.0, 5.0], [10.0, 10.0], [1e200, 3.0], [20.0, 40.0]])
+    pts2 = np.array([[0.0, 0.0], [10.0 / 1.1, 10.0 / 1.1], [0.0, 0.0], [20.0 / 1.2, 40.0 / 1.2]])
+    e = sampson_errors(h, pts1, pts2)
+    assert np.isinf(e[0]) and e[2] > 50.0 and e[1] < 1e-6 and e[3] < 1e-6
+    model, inliers = refit_sampson(h, np.vstack([pts1, pts1[[1, 3]] + 1.0]), np.vstack([pts2, pts2[[1, 3]]]), 2.0)
+    assert np.all(np.isfinite(model)) and not inliers[0] and not inliers[2]
