@@ -105,19 +105,21 @@ def distinct_count(pts1: np.ndarray, pts2: np.ndarray, radius: float = DUPLICATE
     points closer than ``radius`` px to an earlier one are counted once."""
     if len(pts1) == 0:
         return 0
-    return min(_distinct_points(pts1, radius), _distinct_points(pts2, radius))
+    return min(len(distinct_indices(pts1, radius)), len(distinct_indices(pts2, radius)))
 
 
-def _distinct_points(points: np.ndarray, radius: float) -> int:
+def distinct_indices(points: np.ndarray, radius: float) -> np.ndarray:
+    """Indices (M,) of the points (N, 2) kept when a point closer than ``radius`` px to an earlier
+    kept one is dropped (all of them for ``radius`` <= 0)."""
     points = np.asarray(points, np.float64).reshape(-1, 2)
     if radius <= 0 or len(points) < 2:
-        return len(points)
+        return np.arange(len(points))
     pairs = close_pairs(points, radius)  # sorted by i, then j
     drop = np.zeros(len(points), bool)
     for i, j in pairs:
         if not drop[i]:
             drop[j] = True
-    return int((~drop).sum())
+    return np.nonzero(~drop)[0]
 
 
 def homography_jacobians(H: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .accept import (DUPLICATE_RADIUS, MAX_LOCAL_ANISOTROPY, MIN_SPREAD_PX, distinct_count, homography_jacobians,
-                     homography_problem, laf_consistent, spread_problem)
+from .accept import (DUPLICATE_RADIUS, MAX_LOCAL_ANISOTROPY, MIN_SPREAD_PX, distinct_count, distinct_indices,
+                     homography_jacobians, homography_problem, laf_consistent, spread_problem)
 from .neighbours import close_pairs
 
 #: Distinct inliers: points closer than this share of the image diagonal count once (10 px at 1000x700).
@@ -47,15 +47,6 @@ MAX_BAND_SHARE = 0.75
 MAX_UNCERTAINTY_PX = 7.0
 #: Sampson threshold = SAMPSON_FACTOR * the symmetric transfer threshold (equal inliers at scale 1).
 SAMPSON_FACTOR = 1.0 / np.sqrt(2.0)
-
-
-def _distinct_points(points: np.ndarray, radius: float) -> np.ndarray:
-    """Indices of ``points`` (N, 2) kept when a point closer than ``radius`` to an earlier kept one is dropped."""
-    drop = np.zeros(len(points), bool)
-    for i, j in close_pairs(points, radius):  # sorted by i, then j
-        if not drop[i]:
-            drop[j] = True
-    return np.nonzero(~drop)[0]
 
 
 def densest_spot(points: np.ndarray, radius: float) -> np.ndarray:
@@ -108,7 +99,7 @@ def repeated_pattern_problem(pts1: np.ndarray, pts2: np.ndarray, size1: tuple[in
         if count < min_inliers:
             return (f"only {count} distinct inliers in {name} at {radius:.0f} px ({RELATIVE_RADIUS:.1%} of the "
                     f"diagonal; < min_inliers {min_inliers})")
-        rest = pts[_distinct_points(pts, radius)]
+        rest = pts[distinct_indices(pts, radius)]
         rest = rest[~densest_spot(rest, 2.0 * BAND_HALF_WIDTH * diagonal)]
         if len(rest) < 3:
             return f"inliers in {name} are one spot and at most two more points"

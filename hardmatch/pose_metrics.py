@@ -18,6 +18,14 @@ import numpy as np
 WRONG_POSE_DEG = 10.0
 
 
+def relative_pose_between(R_a: np.ndarray, t_a: np.ndarray, R_b: np.ndarray, t_b: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Relative pose of two world-to-camera poses (``x_cam = R @ X + t``): ``(R_ab (3, 3), t_ab (3,))``
+    with ``x_b = R_ab @ x_a + t_ab`` (``t_ab`` in the world's units, not normalised)."""
+    R_ab = np.asarray(R_b, np.float64) @ np.asarray(R_a, np.float64).T
+    return R_ab, np.asarray(t_b, np.float64).reshape(3) - R_ab @ np.asarray(t_a, np.float64).reshape(3)
+
+
 def rotation_error_deg(R_est: np.ndarray, R_gt: np.ndarray) -> float:
     """Angle in degrees (0..180) of the rotation ``R_est^T R_gt`` between two (3, 3) rotations."""
     R_est = np.asarray(R_est, dtype=np.float64)

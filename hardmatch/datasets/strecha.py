@@ -32,6 +32,7 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import DatasetError
+from ..pose_metrics import relative_pose_between
 from .cameras import axis_angle_deg, check_intrinsics, check_rotation
 from .files import subdirs
 from .spec import Layout, PairSpec
@@ -150,8 +151,7 @@ def relative_pose(a: CalibratedView, b: CalibratedView) -> Tuple[np.ndarray, np.
         ``(R_ab, t_ab)``: float64 (3, 3) rotation and (3,) translation with
         ``x_b = R_ab @ x_a + t_ab`` (``t_ab`` in the world's units, not normalised).
     """
-    R_ab = b.R @ a.R.T
-    return R_ab, b.t - R_ab @ a.t
+    return relative_pose_between(a.R, a.t, b.R, b.t)
 
 
 def optical_axis_angle_deg(a: CalibratedView, b: CalibratedView) -> float:

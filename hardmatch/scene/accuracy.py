@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from hardmatch.datasets.strecha import CalibratedView, relative_pose
-from hardmatch.pose_metrics import pose_error_deg, pose_maa, rotation_error_deg
+from hardmatch.pose_metrics import pose_error_deg, pose_maa, relative_pose_between, rotation_error_deg
 
 #: Centres this close to a line (second singular value / first) leave the rotation about it undetermined.
 _COLLINEAR = 1e-6
@@ -100,10 +100,8 @@ def reconstruction_accuracy(poses: Optional[dict], views: Sequence[CalibratedVie
     errors = []
     for a, b in combinations(views, 2):
         if a.image.name in poses and b.image.name in poses:
-            (Ra, ta), (Rb, tb) = poses[a.image.name], poses[b.image.name]
-            R_est = Rb @ Ra.T
-            R_gt, t_gt = relative_pose(a, b)
-            errors.append(pose_error_deg(R_est, tb - R_est @ ta, R_gt, t_gt))
+            R_est, t_est = relative_pose_between(*poses[a.image.name], *poses[b.image.name])
+            errors.append(pose_error_deg(R_est, t_est, *relative_pose(a, b)))
         else:
             errors.append(float("inf"))
     result["pairs"] = len(errors)
