@@ -287,6 +287,9 @@ def export(output, fmt, weights):
 @click.option("--max-axis-angle", type=click.FloatRange(0, 180), default=60.0, show_default=True,
               help="Strecha scenes: only pairs whose optical axes differ by at most this many degrees "
                    "(calibrated pairs lists are used as listed)")
+@click.option("--min-axis-angle", type=click.FloatRange(0, 180), default=0.0, show_default=True,
+              help="Strecha scenes: only pairs whose optical axes differ by at least this many degrees "
+                   "(e.g. 60 with --max-axis-angle 100: extreme non-planar pairs)")
 @click.option("--reconstruct", "scene", is_flag=True,
               help="DATASET is a Strecha-layout scene (images/ + cameras/): reconstruct it with each --pipeline "
                    "and with COLMAP's SIFT pipeline, judged against the ground-truth cameras")
@@ -295,8 +298,8 @@ def export(output, fmt, weights):
                    "--workers N > 1 starts a local Dask cluster instead")
 @click.option("--no-colmap", is_flag=True, help="with --reconstruct: skip the COLMAP SIFT baseline")
 @reports_errors
-def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit, max_axis_angle, scene,
-                 scheduler, no_colmap):
+def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit, max_axis_angle, min_axis_angle,
+                 scene, scheduler, no_colmap):
     """Evaluate pipelines on every pair of a two-view DATASET in its native layout.
 
     Writes OUT/results.jsonl (one row per pipeline and pair, appended as rows finish; a re-run
@@ -327,7 +330,7 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
 
     specs = parse_pipeline_specs(pipelines)
     if (detect_format(dataset) if fmt == "auto" else fmt) == "strecha":
-        pairs = read_strecha_pairs(dataset, None, max_axis_angle)
+        pairs = read_strecha_pairs(dataset, None, max_axis_angle, min_axis_angle)
     else:
         pairs = read_dataset(dataset, fmt)
     if limit is not None:
@@ -380,8 +383,10 @@ def _stage_bar(label: str, length: int):
 @click.option("--pairs", "pairs_spec", default="exhaustive", show_default=True,
               help="pairs to match: exhaustive, sequential:K (each image with the next K), retrieval:K (the K most "
                    "similar by VLAD of the HardNet descriptors), or a file of 'name0 name1' lines")
-@click.option("--camera-mode", type=click.Choice(["per-image", "single"]), default="per-image", show_default=True,
-              help="one COLMAP camera per image, or one shared by all (same size)")
+@click.option("--camera-mode", type=click.Choice(["auto", "per-image", "single"]), default="auto", show_default=True,
+              help="auto: one camera per image, then one shared camera with its principal point refined when "
+                   "the first model shows one camera (same size, focal lengths within 3 %); per-image; "
+                   "single: one shared by all (same size)")
 @click.option("--scheduler", default=None, help="run features and matching on this Dask scheduler (tcp://HOST:PORT)")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="run features and matching on a local Dask cluster of N processes")

@@ -98,4 +98,10 @@ def test_cli_eval_with_max_axis_angle(scene, tmp_path):
     assert [line.split(",")[1] for line in csv[1:]] == ["0000-0001", "0005-0006"]
     assert "rot_err_deg" in csv[0] and "t_err_deg" in csv[0]
     bad = CliRunner().invoke(main, ["eval", str(scene), "--max-axis-angle", "0.1", "--out", str(tmp_path / "x")])
-    assert bad.exit_code == 5 and "no pair of views within 0.1 degrees" in bad.output
+    assert bad.exit_code == 5 and "no pair of views with optical axes 0 to 0.1 degrees apart" in bad.output
+    # the other end: at least 3.7 degrees apart leaves out 0000-0001 (3.5)
+    result = CliRunner().invoke(main, ["eval", str(scene), "--min-axis-angle", "3.7", "--max-axis-angle", "5",
+                                       "--pipeline", SIFT_E, "--out", str(tmp_path / "out2")])
+    assert result.exit_code == 0, result.output
+    csv = (tmp_path / "out2" / "results.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in csv[1:]] == ["0005-0006"]

@@ -201,3 +201,58 @@ def test_essential_with_known_camera_reuses_the_features(scene, tmp_path):
     with h5py.File(out2 / "matches.h5", "r") as f:
         g = f[pair_key(FOUNTAIN[0], FOUNTAIN[1])]
         assert g.attrs["geometry"] == "essential" and len(g["inliers"]) >= 30
+
+
+def test_auto_cameras_share_one_camera_when_the_first_model_shows_one(scene):
+    """Four images of one camera: ``auto`` maps per image, then with one shared camera whose principal
+    point is refined; the database and the model hold that one camera."""
+    import pycolmap
+
+    from hardmatch.scene.cameras import MAX_PRINCIPAL_SHIFT, principal_point_shift
+
+    _, out, _ = scene
+    cameras = json.loads((out / "summary.json").read_text())["model"]["cameras"]
+    assert cameras["mode"] == "shared" and "principal point refined" in cameras["reason"], cameras
+    model = pycolmap.Reconstruction(str(out / "sparse" / "0"))
+    assert len(model.cameras) == 1 and model.num_reg_images() == len(FOUNTAIN)
+    camera = next(iter(model.cameras.values()))
+    assert (camera.principal_point_x, camera.principal_point_y) != (400.0, 266.5)  # refined, not the centre
+    assert principal_point_shift(model) <= MAX_PRINCIPAL_SHIFT
+    with pycolmap.Database.open(out / "database.db") as db:
+        assert db.num_cameras() == 1 and db.num_images() == len(FOUNTAIN)
+    assert not (out / "database.shared.db").exists() and not (out / "sparse.shared").exists()
+
+
+def test_per_image_cameras_keep_the_principal_point(scene, tmp_path):
+    """One image per camera cannot fix a principal point: it stays at the centre, and the model's
+    evidence (same size, focal lengths within 3 %) is what ``auto`` reads to share a camera."""
+    import pycolmap
+
+    from hardmatch.scene.cameras import refine_principal_points, shared_camera_evidence
+
+    images, out, _ = scene
+    out2 = tmp_path / "out"
+    out2.mkdir()
+    for name in ("features.h5", "matches.h5"):
+        (out2 / name).write_bytes((out / name).read_bytes())
+    proc = run("reconstruct", images, out2, *FAST, "--camera-mode", "per-image")
+    assert proc.returncode == 0, proc.stderr
+    assert "a camera per image" in proc.stdout
+    model = pycolmap.Reconstruction(str(out2 / "sparse" / "0"))
+    assert len(model.cameras) == len(FOUNTAIN)
+    assert all(c.principal_point_x == 400.0 for c in model.cameras.values())
+    assert shared_camera_evidence(model) is None
+    kept, note = refine_principal_points(model)
+    assert kept is model and "fewer than 4 registered images" in note
+
+
+def test_shared_camera_is_kept_only_when_it_explains_the_images_as_well():
+    from hardmatch.scene.cameras import prefer_shared
+
+    per_image = {"registered": 8, "mean_reprojection_error": 0.40}
+    assert prefer_shared(per_image, {"registered": 8, "mean_reprojection_error": 0.39})[0]
+    assert prefer_shared(per_image, {"registered": 8, "mean_reprojection_error": 0.41})[0]  # within 5 %
+    keep, reason = prefer_shared(per_image, {"registered": 8, "mean_reprojection_error": 0.43})
+    assert not keep and "reprojection error" in reason
+    keep, reason = prefer_shared(per_image, {"registered": 7, "mean_reprojection_error": 0.30})
+    assert not keep and "registered 7" in reason

@@ -17,6 +17,7 @@ from hardmatch.datasets.strecha import (
     read_strecha_views,
     relative_pose,
 )
+from hardmatch.datasets.cameras import axis_angle_deg
 from hardmatch.errors import DatasetError
 
 from .conftest import need_shared
@@ -173,14 +174,20 @@ def test_pairs_of_a_scene_and_of_a_folder_of_scenes(fountain):
     assert np.allclose(specs[0].R, R) and np.allclose(specs[0].t, t) and np.allclose(specs[0].K1, fountain[0].K)
     assert len(read_strecha_pairs(scene, max_axis_angle_deg=180)) == 55
     assert [s.name for s in read_strecha_pairs(scene, max_axis_angle_deg=10)] == ["0000-0001", "0001-0002", "0005-0006"]
+    # the extreme non-planar pairs of issue 18: optical axes 60 to 100 degrees apart
+    extreme = read_strecha_pairs(scene, max_axis_angle_deg=100, min_axis_angle_deg=60)
+    assert len(extreme) == 13 and {"0000-0007", "0005-0010"} <= {s.name for s in extreme}
+    assert all(60 <= axis_angle_deg(s.R) <= 100 for s in extreme)
     both = read_strecha_pairs(scene.parent)
     assert len(both) == 41 + 28
     assert {s.name.split("/")[0] for s in both} == {"fountain-P11", "Herz-Jesus-P8"}
 
 
 def test_pairs_refuse_a_bad_angle_and_no_pairs(scene_copy, tmp_path):
-    with pytest.raises(DatasetError, match="within 0..180"):
+    with pytest.raises(DatasetError, match="0 <= min <= max <= 180"):
         read_strecha_pairs(scene_copy, max_axis_angle_deg=200)
+    with pytest.raises(DatasetError, match="0 <= min <= max <= 180"):
+        read_strecha_pairs(scene_copy, max_axis_angle_deg=30, min_axis_angle_deg=40)
     with pytest.raises(DatasetError, match="no pair of views"):
         read_strecha_pairs(scene_copy, max_axis_angle_deg=0.5)
     with pytest.raises(DatasetError, match="not a Strecha scene"):

@@ -160,7 +160,8 @@ def optical_axis_angle_deg(a: CalibratedView, b: CalibratedView) -> float:
 
 
 def read_strecha_pairs(
-    root: Path, geometry: Optional[str] = None, max_axis_angle_deg: float = MAX_AXIS_ANGLE_DEG
+    root: Path, geometry: Optional[str] = None, max_axis_angle_deg: float = MAX_AXIS_ANGLE_DEG,
+    min_axis_angle_deg: float = 0.0,
 ) -> list:
     """The calibrated pairs of a Strecha scene folder, or of a folder of scene folders.
 
@@ -168,6 +169,8 @@ def read_strecha_pairs(
         root: a scene folder (``images/`` + ``cameras/``) or a folder of such folders.
         geometry: ignored (the pairs are fundamental; the registry refuses another override).
         max_axis_angle_deg: pairs whose optical axes differ by more are left out (0..180).
+        min_axis_angle_deg: pairs whose optical axes differ by less are left out (the extreme
+            non-planar pairs of issue 18: 60..100).
 
     Returns:
         ``list[PairSpec]`` sorted by name; raises DatasetError when no pair is left.
@@ -175,8 +178,9 @@ def read_strecha_pairs(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such scene folder (expected images/ and cameras/, or scene folders)")
-    if not 0 <= max_axis_angle_deg <= 180:
-        raise DatasetError(f"max axis angle must be within 0..180 degrees, got {max_axis_angle_deg}")
+    if not 0 <= min_axis_angle_deg <= max_axis_angle_deg <= 180:
+        raise DatasetError(f"axis angles must satisfy 0 <= min <= max <= 180 degrees, got min "
+                           f"{min_axis_angle_deg:g} and max {max_axis_angle_deg:g}")
     scenes = [root] if is_strecha(root) else [d for d in subdirs(root) if is_strecha(d)]
     if not scenes:
         raise DatasetError(f"{root}: not a Strecha scene (no images/ and cameras/) nor a folder of scenes")
@@ -187,12 +191,13 @@ def read_strecha_pairs(
         for i, a in enumerate(views):
             for b in views[i + 1:]:
                 R, t = relative_pose(a, b)
-                if axis_angle_deg(R) <= max_axis_angle_deg:
+                if min_axis_angle_deg <= axis_angle_deg(R) <= max_axis_angle_deg:
                     specs.append(PairSpec(
                         f"{prefix}{a.name}-{b.name}", a.image, b.image, "fundamental", K1=a.K, K2=b.K, R=R, t=t
                     ))
     if not specs:
-        raise DatasetError(f"{root}: no pair of views within {max_axis_angle_deg:g} degrees of optical axis angle")
+        raise DatasetError(f"{root}: no pair of views with optical axes {min_axis_angle_deg:g} to "
+                           f"{max_axis_angle_deg:g} degrees apart")
     specs.sort(key=lambda spec: spec.name)
     return specs
 

@@ -1,8 +1,9 @@
 """Stage 4: a COLMAP database (``OUT/database.db``) from features.h5 and matches.h5, through ``pycolmap.Database``.
 
 Written afresh on every run (it is cheap and derived from the two h5 files), to a temporary file
-that replaces the old one only when complete. Per image: a camera (``--camera-mode per-image``,
-COLMAP's default, or one ``single`` camera shared by all), a rig holding that camera, a frame and
+that replaces the old one only when complete. Per image: a camera (one per image for
+``--camera-mode per-image``, COLMAP's default, and for the first map of ``auto``; or one ``single``
+camera shared by all, see :mod:`hardmatch.scene.cameras`), a rig holding that camera, a frame and
 the image; keypoints in COLMAP's pixel convention (first pixel's centre at 0.5, i.e. hardmatch's
 + 0.5). Per pair: the tentative matches, and for a pair with an accepted model its verified
 matches as a two-view geometry with its configuration (UNCALIBRATED with F, PLANAR_OR_PANORAMIC
@@ -25,7 +26,7 @@ from ..errors import HardmatchError
 from . import store
 
 DATABASE = "database.db"
-CAMERA_MODES = ("per-image", "single")
+CAMERA_MODES = ("auto", "per-image", "single")
 
 #: Shifts hardmatch pixels (centres at integers) to COLMAP's (centres at +0.5): x_colmap = T x.
 _TO_COLMAP = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
@@ -33,9 +34,9 @@ _TO_COLMAP = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
 
 @dataclass(frozen=True)
 class CameraChoice:
-    """How cameras are made: ``mode`` (per-image | single) and ``intrinsics`` K (3, 3) or None."""
+    """How cameras are made: ``mode`` (auto | per-image | single) and ``intrinsics`` K (3, 3) or None."""
 
-    mode: str = "per-image"
+    mode: str = "auto"
     intrinsics: np.ndarray | None = None
 
     @property
@@ -105,9 +106,10 @@ def _two_view_geometry(inliers: np.ndarray, model: np.ndarray, geometry: str):
 
 
 def write_database(out: Path, image_dir: Path, names: list[str], pairs: list[tuple[str, str]],
-                   choice: CameraChoice) -> dict:
-    """Write ``out/database.db`` for ``names`` (images with features) and ``pairs`` (matched).
+                   choice: CameraChoice, filename: str = DATABASE) -> dict:
+    """Write ``out/filename`` for ``names`` (images with features) and ``pairs`` (matched).
 
+    Cameras: one shared by all for ``choice.mode == "single"``, else one per image.
     Returns ``{"path": ..., "image_ids": {name: id}, "verified_pairs": n}``. Raises
     :class:`HardmatchError` (exit 2) for ``single`` with images of different sizes.
     """
@@ -115,7 +117,7 @@ def write_database(out: Path, image_dir: Path, names: list[str], pairs: list[tup
     import pycolmap
 
     out = Path(out)
-    final, temp = out / DATABASE, out / (DATABASE + ".tmp")
+    final, temp = out / filename, out / (filename + ".tmp")
     temp.unlink(missing_ok=True)
     features_path, matches_path = out / store.FEATURES_H5, out / store.MATCHES_H5
     image_ids: dict[str, int] = {}

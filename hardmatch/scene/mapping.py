@@ -45,16 +45,22 @@ def model_stats(reconstruction) -> dict:
 
 
 def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fixed_intrinsics: bool,
-                progress: Optional[Callable] = None, quiet: bool = True) -> dict:
-    """Map, write the models and the PLY; returns :func:`model_stats` of the reported model plus
-    ``model`` (its folder) and ``models`` (how many). :class:`NoModelError` when none was made.
+                progress: Optional[Callable] = None, quiet: bool = True, folder: str = SPARSE,
+                refine_principal_point: bool = False) -> tuple[dict, object]:
+    """Map ``database`` into ``out/folder/N`` (COLMAP binary); returns ``(stats, reconstruction)``.
 
-    ``progress(n)`` is called once for the initial pair (2 images) and once per image registered next.
+    ``stats``: :func:`model_stats` of the reported model plus ``model`` (its folder), ``models``
+    (how many) and ``principal_point`` (what :func:`~hardmatch.scene.cameras.refine_principal_points`
+    did, when asked). :class:`NoModelError` when no model was made. The models are written to a
+    temporary folder that replaces ``out/folder`` only when complete. ``progress(n)`` is called once
+    for the initial pair (2 images) and once per image registered next.
     """
     import pycolmap
 
+    from .cameras import refine_principal_points
+
     out = Path(out)
-    temp, final = out / (SPARSE + ".tmp"), out / SPARSE
+    temp, final = out / (folder + ".tmp"), out / folder
     shutil.rmtree(temp, ignore_errors=True)
     temp.mkdir(parents=True)
     options = mapper_options(num_images, fixed_intrinsics)
@@ -66,6 +72,10 @@ def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fix
         pycolmap.logging.minloglevel = 2  # errors only: the mapper's INFO log is thousands of lines
     try:
         models = pycolmap.incremental_mapping(database, image_dir, temp, options, **callbacks)
+        best = max(sorted(models), key=lambda i: models[i].num_reg_images()) if models else None
+        note = None
+        if best is not None and refine_principal_point and not fixed_intrinsics:
+            models[best], note = refine_principal_points(models[best])
     finally:
         pycolmap.logging.minloglevel = level
     if not models:
@@ -73,11 +83,27 @@ def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fix
         raise NoModelError("no model: the mapper found no initial image pair with enough verified matches "
                            "and triangulation angle")
     for index, reconstruction in models.items():  # the mapper writes them already; make sure, in binary
-        folder = temp / str(index)
-        folder.mkdir(exist_ok=True)
-        reconstruction.write_binary(str(folder))
-    best = max(sorted(models), key=lambda i: models[i].num_reg_images())
+        folder_i = temp / str(index)
+        folder_i.mkdir(exist_ok=True)
+        reconstruction.write_binary(str(folder_i))
     shutil.rmtree(final, ignore_errors=True)
     temp.rename(final)
-    models[best].export_PLY(str(out / PLY))
-    return {**model_stats(models[best]), "model": str(final / str(best)), "models": len(models)}
+    stats = {**model_stats(models[best]), "model": str(final / str(best)), "models": len(models)}
+    if note is not None:
+        stats["principal_point"] = note
+    return stats, models[best]
+
+
+def publish_model(out: Path, folder: str, stats: dict, reconstruction) -> dict:
+    """Make ``out/folder`` the scene's model: it becomes ``out/sparse`` and its points ``out/points.ply``.
+
+    Returns ``stats`` with ``model`` pointing into ``out/sparse``.
+    """
+    out = Path(out)
+    if folder != SPARSE:
+        final = out / SPARSE
+        shutil.rmtree(final, ignore_errors=True)
+        (out / folder).rename(final)
+        stats = {**stats, "model": str(final / Path(stats["model"]).name)}
+    reconstruction.export_PLY(str(out / PLY))
+    return stats

@@ -10,8 +10,11 @@ is there (``force_mapping``: always).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -20,12 +23,15 @@ from ..errors import HardmatchError, ImageError
 from . import database as dblib
 from .features import extract_features
 from .images import list_images
-from .mapping import SPARSE, run_mapping
+from .cameras import prefer_shared, shared_camera_evidence
+from .mapping import SPARSE, publish_model, run_mapping
 from .matching import match_pairs
 from .pairs import PAIRS_TXT, make_pairs, write_pairs
 from .store import FEATURES_H5, MATCHES_H5, drop_pairs_of
 
 SUMMARY_JSON = "summary.json"
+#: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
+SHARED_DATABASE, SHARED_SPARSE = "database.shared.db", "sparse.shared"
 
 #: ``bar(label, length)`` -> a context manager yielding ``advance(n)``; the default draws nothing.
 ProgressFactory = Callable[[str, int], object]
@@ -37,7 +43,7 @@ def _no_bar(label: str, length: int):
 
 
 def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str = "exhaustive",
-                camera_mode: str = "per-image", intrinsics: Optional[str] = None, executor=None,
+                camera_mode: str = "auto", intrinsics: Optional[str] = None, executor=None,
                 bar: ProgressFactory = _no_bar, warn: Callable[[str], None] = print,
                 force_mapping: bool = False) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
@@ -78,20 +84,23 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
                               intrinsics=intrinsics)
     seconds["matching"] = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    db = dblib.write_database(out, image_dir, usable, pair_list, choice)
-    seconds["database"] = time.perf_counter() - t0
-
     previous = _read_summary(out)
     changed = bool(extracted["written"] or matched["written"]) or force_mapping
-    if previous is not None and not changed and (out / SPARSE).is_dir() and previous.get("options") == _options(
-            pairs, camera_mode, intrinsics, usable):
+    reuse_model = previous is not None and not changed and (out / SPARSE).is_dir() and previous.get(
+        "options") == _options(pairs, camera_mode, intrinsics, usable)
+    t0 = time.perf_counter()
+    db_choice = choice
+    if reuse_model and previous["model"].get("cameras", {}).get("mode") == "shared":
+        db_choice = replace(choice, mode="single")  # the database matches the model it is kept with
+    db = dblib.write_database(out, image_dir, usable, pair_list, db_choice)
+    seconds["database"] = time.perf_counter() - t0
+
+    if reuse_model:
         model = previous["model"]
         seconds["mapping"] = 0.0
     else:
         t0 = time.perf_counter()
-        with bar("mapping", len(usable)) as advance:
-            model = run_mapping(out, image_dir, db["path"], len(usable), choice.fixed, progress=advance)
+        model = _map(out, image_dir, usable, pair_list, choice, db["path"], bar)
         seconds["mapping"] = time.perf_counter() - t0
 
     summary = {
@@ -106,6 +115,44 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
     }
     (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,
+         bar: ProgressFactory) -> dict:
+    """The mapping stage with the cameras of ``choice`` (:mod:`hardmatch.scene.cameras`); returns the
+    published model's stats with ``cameras``: what was chosen and why."""
+    with bar("mapping", len(usable)) as advance:
+        stats, model = run_mapping(out, image_dir, database, len(usable), choice.fixed, progress=advance,
+                                   refine_principal_point=choice.mode == "single")
+    if choice.mode == "single":
+        cameras = {"mode": "single", "reason": stats.pop("principal_point", "intrinsics given")}
+    elif choice.mode == "per-image" or choice.fixed:
+        cameras = {"mode": "per-image", "reason": "intrinsics given" if choice.fixed else "--camera-mode per-image"}
+    else:
+        cameras = {"mode": "per-image", "reason": shared_camera_evidence(model)}
+        if cameras["reason"] is None:
+            try:  # refuses images of different sizes (possible among the unregistered ones)
+                shared_db = dblib.write_database(out, image_dir, usable, pair_list, replace(choice, mode="single"),
+                                                 filename=SHARED_DATABASE)["path"]
+            except HardmatchError as exc:
+                cameras["reason"] = f"per-image cameras: {exc}"
+                return {**publish_model(out, SPARSE, stats, model), "cameras": cameras}
+            with bar("mapping, one shared camera", len(usable)) as advance:
+                shared_stats, shared_model = run_mapping(out, image_dir, shared_db, len(usable), False,
+                                                         progress=advance, folder=SHARED_SPARSE,
+                                                         refine_principal_point=True)
+            keep, reason = prefer_shared(stats, shared_stats)
+            note = shared_stats.pop("principal_point")
+            if keep:
+                os.replace(shared_db, database)
+                return {**publish_model(out, SHARED_SPARSE, shared_stats, shared_model),
+                        "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}
+            shared_db.unlink()
+            shutil.rmtree(out / SHARED_SPARSE, ignore_errors=True)
+            cameras["reason"] = f"kept per-image cameras: {reason}"
+        else:
+            cameras["reason"] = f"per-image cameras: {cameras['reason']}"
+    return {**publish_model(out, SPARSE, stats, model), "cameras": cameras}
 
 
 def _options(pairs: str, camera_mode: str, intrinsics: Optional[str], usable: list[str]) -> dict:
@@ -124,6 +171,7 @@ def summary_line(summary: dict) -> str:
     m = summary["model"]
     usable = summary["images"] - len(summary["skipped"])
     stages = "  ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items())
-    return (f"registered {m['registered']}/{usable} images, {m['points3D']} points, mean track length "
+    cameras = {"shared": "1 shared camera", "single": "1 camera"}.get(m.get("cameras", {}).get("mode"), "a camera per image")
+    return (f"registered {m['registered']}/{usable} images ({cameras}), {m['points3D']} points, mean track length "
             f"{m['mean_track_length']:.2f}, mean reprojection error {m['mean_reprojection_error']:.3f} px "
             f"({summary['matches']['verified_pairs']}/{summary['pairs']} pairs verified); seconds: {stages}")
