@@ -256,3 +256,28 @@ def test_shared_camera_is_kept_only_when_it_explains_the_images_as_well():
     assert not keep and "reprojection error" in reason
     keep, reason = prefer_shared(per_image, {"registered": 7, "mean_reprojection_error": 0.30})
     assert not keep and "registered 7" in reason
+
+
+def test_two_cameras_of_one_size_are_not_merged(tmp_path, monkeypatch):
+    """Half the images cropped by 5 % and resized back (same size, focal length x 1.05): the focal-length
+    test keeps the cameras apart; with that test disabled, the reprojection test still does."""
+    from hardmatch.evaluation.specs import parse_pipeline_spec
+    from hardmatch.scene import cameras
+    from hardmatch.scene.reconstruct import reconstruct
+
+    images = _small_copy(FOUNTAIN, tmp_path / "images")
+    for name in FOUNTAIN[1::2]:
+        image = cv2.imread(str(images / name))
+        h, w = image.shape[:2]
+        dy, dx = round(h * 0.025), round(w * 0.025)
+        cv2.imwrite(str(images / name), cv2.resize(image[dy:h - dy, dx:w - dx], (w, h), interpolation=cv2.INTER_AREA))
+    config = parse_pipeline_spec("default:nfeatures=2000").config
+    summary = reconstruct(images, tmp_path / "out", config, warn=pytest.fail)
+    assert summary["model"]["registered"] == len(FOUNTAIN)
+    assert summary["model"]["cameras"]["mode"] == "per-image"
+    assert "focal lengths differ" in summary["model"]["cameras"]["reason"]
+    monkeypatch.setattr(cameras, "FOCAL_SPREAD", 1.0)
+    summary = reconstruct(images, tmp_path / "out", config, warn=pytest.fail, force_mapping=True)
+    assert summary["model"]["cameras"]["mode"] == "per-image"
+    assert "reprojection error" in summary["model"]["cameras"]["reason"], summary["model"]["cameras"]
+    assert not (tmp_path / "out" / "sparse.shared").exists()

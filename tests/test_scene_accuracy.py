@@ -94,6 +94,11 @@ def test_unregistered_view_and_a_rotated_camera():
     # 5 pairs with the missing view fail (0); of the 10 others, the 4 with the turned camera are 5.5 deg off
     # (below thresholds 6..10: 0.5 each) and 6 are exact (1 each)
     assert acc["pair_maa"] == pytest.approx((6 + 4 * 0.5) / 15)
+    # relative rotations over the 10 registered pairs: 4 are 5.5 deg off, 6 exact -> median 0
+    assert acc["pair_rotation_median_deg"] < 1e-4
+    changed[names[2]] = (_rotation([1, 0, 0], 2.0) @ poses[names[2]][0], poses[names[2]][1])
+    acc = reconstruction_accuracy(changed, views)  # now 7 of 10 pairs are off: median over 2 deg
+    assert 2.0 - 1e-4 < acc["pair_rotation_median_deg"] < 5.5 + 2.0
 
 
 def test_no_model_and_too_few_views_to_align():
@@ -101,6 +106,7 @@ def test_no_model_and_too_few_views_to_align():
     views = _views_in_another_frame(poses)
     acc = reconstruction_accuracy(None, views)
     assert acc["registered"] == 0 and acc["pair_maa"] == 0.0 and acc["rotation_median_deg"] is None
+    assert acc["pair_rotation_median_deg"] is None
     two = {k: poses[k] for k in sorted(poses)[:2]}
     acc = reconstruction_accuracy(two, views)
     assert acc["registered"] == 2 and not acc["aligned"] and acc["position_median"] is None

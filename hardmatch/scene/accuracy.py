@@ -88,7 +88,9 @@ def reconstruction_accuracy(poses: Optional[dict], views: Sequence[CalibratedVie
     ``scale`` (model-to-ground-truth), ``rotation_median_deg``, ``rotation_max_deg``,
     ``position_median``, ``position_max`` (ground-truth units; None without an alignment, which
     needs 3 registered views not on a line), ``pair_maa`` (mAA@``max_threshold_deg`` over all
-    pairs), ``pairs``, and ``per_view`` ``{name: {"rotation_deg", "position"}}``.
+    pairs), ``pairs``, ``pair_rotation_median_deg`` (median relative-rotation error over the pairs
+    of registered views: needs no alignment, which with few views near a line leaves the rotation
+    about that line loosely fixed), and ``per_view`` ``{name: {"rotation_deg", "position"}}``.
     """
     poses = poses or {}
     found = [v for v in views if v.image.name in poses]
@@ -97,15 +99,18 @@ def reconstruction_accuracy(poses: Optional[dict], views: Sequence[CalibratedVie
               "rotation_median_deg": None, "rotation_max_deg": None, "position_median": None,
               "position_max": None, "per_view": {}}
     result.update(_aligned_errors(poses, found))
-    errors = []
+    errors, rotations = [], []
     for a, b in combinations(views, 2):
         if a.image.name in poses and b.image.name in poses:
             R_est, t_est = relative_pose_between(*poses[a.image.name], *poses[b.image.name])
-            errors.append(pose_error_deg(R_est, t_est, *relative_pose(a, b)))
+            R_true, t_true = relative_pose(a, b)
+            errors.append(pose_error_deg(R_est, t_est, R_true, t_true))
+            rotations.append(rotation_error_deg(R_est, R_true))
         else:
             errors.append(float("inf"))
     result["pairs"] = len(errors)
     result["pair_maa"] = pose_maa(errors, max_threshold_deg) if errors else 0.0
+    result["pair_rotation_median_deg"] = float(np.median(rotations)) if rotations else None
     return result
 
 
