@@ -123,13 +123,21 @@ def test_view_sets_come_from_the_configuration():
 
 def test_default_steps_follow_mods_order():
     steps = default_steps(get_preset("wide"))
-    assert [s.name for s in steps] == ["base", "affine", "views", "views-dense"]
+    assert [s.name for s in steps] == ["base", "affine", "views", "views-dense", "views-denser"]
     assert steps[0].is_plain and not any(s.is_plain for s in steps[1:])
-    views, dense = steps[2], steps[3]
+    views, dense, denser = steps[2], steps[3], steps[4]
     assert max(v.tilt for v in views.views()) == 9.0  # MSER reaches 9 next to Hessian/DoG's 8
     assert {g.options["detector"] for g in views.groups()} == {"dog", "hessaff", "mser"}
-    dog_views = [len(g.views()) for s in (views, dense) for g in s.groups() if g.options["detector"] == "dog"]
-    assert dog_views == [1 + 2 + 3 + 4, 3 + 6 + 9 + 12]  # tilts 2, 4, 6, 8 at 360/t, then 3x denser
+    dog_views = [len(g.views()) for s in (views, dense, denser) for g in s.groups() if g.options["detector"] == "dog"]
+    # tilts 2, 4, 6, 8 at MODS's rotation densities 360, 120, 72 (one view per density/t degrees over [0, 180))
+    assert dog_views == [1 + 2 + 3 + 4, 3 + 6 + 9 + 12, 5 + 10 + 15 + 20]
+    # frames per view by the area the view shows: an untilted 1000 x 1000 view keeps 6 per 1000 px^2, a
+    # tilt-4 view a quarter; the dense step a third of that (three times the views)
+    group, dense_group = views.groups()[0], dense.groups()[0]
+    assert group.budget(View(1.0), 1e6) == 2000 and group.budget(View(4.0, 0.0), 1e6) == 1500
+    assert dense_group.budget(View(4.0, 0.0), 1e6) == 500 and denser.groups()[0].budget(View(4.0, 0.0), 1e6) == 1500
+    fixed = default_steps(get_preset("wide"), frame_density=0)  # a fixed count per view: 150, 50, 30
+    assert [s.groups()[0].budget(View(4.0, 0.0), 1e6) for s in fixed[2:]] == [150, 50, 30]
     assert all(s.options == {"matcher": "fginn", "ratio": 0.8} for s in steps[1:])
     with pytest.raises(ValueError, match="Frames options"):
         Frames({"matcher": "snn"})
