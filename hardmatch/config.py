@@ -288,8 +288,12 @@ class PipelineConfig:
                                       "',' or '/' (MODS: 2,4,6,8; MSER views take tilts 3,6,9 up to the largest + 1)",
                            check=_check_tilts, parse=_join_numbers)
     view_angle_step: float = _opt(360.0, "on_demand: rotation density of the first view step, degrees (one view "
-                                         "every angle/t degrees at tilt t; the next step samples 3 times denser)",
-                                  range="(0, 720]")
+                                         "every angle/t degrees at tilt t; the next steps sample 3 and 5 times "
+                                         "denser: MODS's 360, 120, 72)", range="(0, 720]")
+    view_density: float = _opt(6.0, "on_demand: frames per detector and view, per 1000 px^2 of the image area the "
+                                    "view shows (at least 150, at most 2000 per view; a third of it in the 3x denser "
+                                    "step); 0: a fixed 150 per view (a third, a fifth in the denser steps)",
+                               range="[0, inf)")
     laf_check: float = _opt(0.0, "degensac: pydegensac's LAF-consistency coefficient for minimal samples (0: off)",
                             range="[0, inf)")
     max_side: int = _opt(2400, "working resolution: images whose longest side is larger are downscaled to it "

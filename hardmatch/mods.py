@@ -228,15 +228,17 @@ def default_steps(config, frame_density: float | None = None) -> tuple[Step, ...
     5. ``views-denser``: the same at a five times denser sampling (MODS's 72).
 
     Matching is FGINN at ratio 0.8 over the union of the features of the steps so far.
-    ``frame_density`` (default :data:`FRAME_DENSITY`): the view steps keep frames per view by the area
-    the view shows (:attr:`Frames.density`, frames per 1000 px^2; ``views-dense`` a third of it, which
-    with three times the views costs about what ``views`` costs); 0 keeps a fixed count per view
-    (:data:`VIEW_FEATURES`, a third and a fifth of it in the denser steps).
+    ``frame_density`` (default ``config.view_density``, 6): the view steps keep frames per view by the
+    area the view shows (:attr:`Frames.density`, frames per 1000 px^2; ``views-dense`` a third of it,
+    which with three times the views costs about what ``views`` costs); 0 keeps a fixed count per
+    view (:data:`VIEW_FEATURES`, a third and a fifth of it in the denser steps). 6 took the hard tier
+    of the extreme-view dev set from 6 to 9 of 12 pairs, ``views-denser`` to 10 (RESULTS "Extreme
+    views: hard tier").
     """
     tilts = tuple(t for t in config.tilts() if t > 1.0) or (1.0,)
     mser_tilts = (1.0,) + tuple(t for t in MSER_TILTS if t <= max(tilts) + 1.0)
     density = config.view_angle_step
-    per_area = FRAME_DENSITY if frame_density is None else float(frame_density)
+    per_area = float(config.view_density if frame_density is None else frame_density)
     dense_area = per_area / 3.0
     fginn = {"matcher": "fginn", "ratio": 0.8}
     return (
@@ -272,10 +274,6 @@ MSER_SCALES = (1.0, 0.25, 0.125)
 VIEW_FEATURES = 150
 #: Frames per detector and view at most when a group sets a density (:meth:`Frames.budget`).
 MAX_VIEW_FEATURES = 2000
-#: Frames per 1000 px^2 of the image area a view shows, in the view steps of ``wide`` (issue 18: 6
-#: took the hard tier from 6 to 9 of 12 pairs with no wrong model and no false accept; RESULTS
-#: "Extreme views: hard tier").
-FRAME_DENSITY = 6.0
 #: A step whose frames carry no affine shape (round DoG frames on the originals: the frame check
 #: cannot bind) ends the search only with this many inliers; fewer lets the next steps try and the
 #: best accepted model wins. A repeated pattern gave such a step a wrong model with 21 (issue 18).

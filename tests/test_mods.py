@@ -136,7 +136,7 @@ def test_default_steps_follow_mods_order():
     group, dense_group = views.groups()[0], dense.groups()[0]
     assert group.budget(View(1.0), 1e6) == 2000 and group.budget(View(4.0, 0.0), 1e6) == 1500
     assert dense_group.budget(View(4.0, 0.0), 1e6) == 500 and denser.groups()[0].budget(View(4.0, 0.0), 1e6) == 1500
-    fixed = default_steps(get_preset("wide"), frame_density=0)  # a fixed count per view: 150, 50, 30
+    fixed = default_steps(get_preset("wide").with_options(view_density=0))  # a fixed count per view: 150, 50, 30
     assert [s.groups()[0].budget(View(4.0, 0.0), 1e6) for s in fixed[2:]] == [150, 50, 30]
     assert all(s.options == {"matcher": "fginn", "ratio": 0.8} for s in steps[1:])
     with pytest.raises(ValueError, match="Frames options"):
