@@ -1,7 +1,8 @@
 """Descriptor matching: ratio test (SNN), mutual nearest neighbour, both, and FGINN.
 
 Descriptors are unit-norm float32 (N, D); distances are L2. The nearest neighbours are found in
-blocks of rows (``block_size``) so that memory stays O(block_size * M) instead of O(N * M).
+blocks of rows (``block_size``, fewer when M is large: :func:`bounded_block`) so that memory stays
+O(block_size * M) instead of O(N * M), and a block within :data:`MATCH_BLOCK_BYTES`.
 
 Two backends find the k nearest neighbours, one per execution path: numpy arrays with numpy's
 BLAS on the host (no torch import on the CPU path: :mod:`hardmatch.lazytorch`), torch tensors on
@@ -127,10 +128,23 @@ def nearest_k(desc1, desc2, k: int = 2, block_size: int = 4096):
     Columns beyond M are reported at index -1 and distance inf. numpy in -> numpy out (numpy's
     BLAS); torch tensors in (either one) -> tensors out, computed on the tensor's device.
     """
+    block_size = bounded_block(block_size, len(desc2))
     for d in (desc1, desc2):
         if is_tensor(d):
             return _nearest_k_tensor(_as_tensor(desc1, d.device), _as_tensor(desc2, d.device), k, block_size)
     return _nearest_k_numpy(desc1, desc2, k, block_size)
+
+
+#: Bytes of one block of the (rows, M) distance matrix at most: a block and its temporaries stay
+#: within a few times this. MODS's dense view steps match 100-300k features per image; 4096 rows
+#: against 200k columns was a 3.3 GB block (a 15 GB process, killed, on a 24 GB machine).
+MATCH_BLOCK_BYTES = 256 * 2 ** 20
+
+
+def bounded_block(block_size: int, num_columns: int) -> int:
+    """``block_size`` rows, fewer when a block of ``num_columns`` float32 distances would pass
+    :data:`MATCH_BLOCK_BYTES` (at least 16 rows). The neighbours found do not depend on it."""
+    return int(max(16, min(block_size, MATCH_BLOCK_BYTES // (4 * max(1, num_columns)))))
 
 
 def nearest_two(desc1, desc2, block_size: int = 4096):

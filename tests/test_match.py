@@ -28,6 +28,22 @@ def test_blocks_give_the_same_neighbours_as_brute_force(descriptors):
     np.testing.assert_allclose(dist, np.take_along_axis(full, order, 1), atol=1e-4)
 
 
+def test_block_rows_shrink_with_many_columns(descriptors, monkeypatch):
+    """A block of the distance matrix stays within MATCH_BLOCK_BYTES however many columns: a wide-step
+    pair with 200k features per image asked 4096 x 200k (3.3 GB) per block and was killed."""
+    from hardmatch import match as matchlib
+
+    assert matchlib.bounded_block(4096, 8000) == 4096                 # the usual sizes are untouched
+    assert matchlib.bounded_block(4096, 200_000) * 200_000 * 4 <= matchlib.MATCH_BLOCK_BYTES
+    assert matchlib.bounded_block(4096, 10 ** 9) == 16
+    d1, d2 = descriptors
+    expected = nearest_two(d1, d2)
+    monkeypatch.setattr(matchlib, "MATCH_BLOCK_BYTES", 300 * 4 * 20)  # 20 rows per block here
+    assert matchlib.bounded_block(4096, len(d2)) == 20
+    for got, want in zip(nearest_two(d1, d2), expected):
+        np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("k", [1, 3, 5])
 def test_k_nearest_in_blocks_match_brute_force(descriptors, k):
     from hardmatch.match import nearest_k
