@@ -11,10 +11,9 @@ the mapper reports by a fraction of a degree. One camera shared by many images c
 2. if A's registered images are all the same size and their focal lengths, refined independently,
    agree within :data:`FOCAL_SPREAD` (:func:`shared_camera_evidence`), the images are mapped again
    with one shared camera whose principal point is refined in a final bundle adjustment
-   (:func:`refine_principal_points`): model B;
-3. B is kept only if it registers as many images as A, its mean reprojection error is at most
-   :data:`REPROJECTION_SLACK` times A's, and its principal point stays within
-   :data:`MAX_PRINCIPAL_SHIFT` of the centre (:func:`prefer_shared`); otherwise A is kept.
+   (:func:`refine_principal_points`; kept only within :data:`MAX_PRINCIPAL_SHIFT` of the centre): model B;
+3. B replaces A only if it registers as many images and its mean reprojection error is at most
+   :data:`REPROJECTION_SLACK` times A's (:func:`prefer_shared`).
 
 Measured on the Strecha dev scenes (one camera; docs/scenes.md): per-image focal lengths, refined
 independently, spread 1.0 % (fountain-P11), 0.4 % (Herz-Jesus-P8), 0.8 % and 0.6 % (every third and
