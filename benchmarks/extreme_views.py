@@ -33,7 +33,7 @@ from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
 from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.io import load_gray
-from hardmatch.mods import OnDemandMatcher, Step, default_steps
+from hardmatch.mods import OnDemandMatcher, Step
 from hardmatch.matcher import build_matcher
 from hardmatch.verify import verify
 
@@ -116,11 +116,10 @@ def make_method(label: str):
     if label == "asift":
         asift = ASIFT()
         return lambda g1, g2: (*asift(g1, g2), None)
-    if label.startswith("wide-density="):  # wide-density=D[:options]: view frames by area (mods.Frames.density)
+    if label.startswith("wide-density="):  # the label of stop 21's runs: wide:view_density=D[,options]
         value, _, rest = label[len("wide-density="):].partition(":")
-        config = parse_pipeline_spec("wide" + (":" + rest if rest else "")).config.with_options(geometry="homography")
-        matcher = OnDemandMatcher(config, default_steps(config, float(value)))
-    elif label.startswith("wide-previous"):  # options as for wide: wide-previous:step_inliers=...
+        label = f"wide:view_density={value}" + ("," + rest if rest else "")
+    if label.startswith("wide-previous"):  # options as for wide: wide-previous:step_inliers=...
         config = parse_pipeline_spec("wide" + label[len("wide-previous"):]).config
         matcher = OnDemandMatcher(config.with_options(geometry="homography"), previous_wide_steps())
     else:

@@ -215,7 +215,7 @@ class Step:
         return len(groups) == 1 and not self.frames and all(v.is_identity for v in groups[0].views())
 
 
-def default_steps(config, frame_density: float | None = None) -> tuple[Step, ...]:
+def default_steps(config) -> tuple[Step, ...]:
     """The steps of ``--preset wide``, MODS's order (cheapest first, denser views later):
 
     1. ``base``: the base configuration itself (so pairs it matches cost what it costs);
@@ -228,41 +228,34 @@ def default_steps(config, frame_density: float | None = None) -> tuple[Step, ...
     5. ``views-denser``: the same at a five times denser sampling (MODS's 72).
 
     Matching is FGINN at ratio 0.8 over the union of the features of the steps so far.
-    ``frame_density`` (default ``config.view_density``, 6): the view steps keep frames per view by the
-    area the view shows (:attr:`Frames.density`, frames per 1000 px^2; ``views-dense`` a third of it,
-    which with three times the views costs about what ``views`` costs); 0 keeps a fixed count per
-    view (:data:`VIEW_FEATURES`, a third and a fifth of it in the denser steps). 6 took the hard tier
-    of the extreme-view dev set from 6 to 9 of 12 pairs, ``views-denser`` to 10 (RESULTS "Extreme
-    views: hard tier").
+    ``config.view_density`` (6): the view steps keep frames per view by the area the view shows
+    (:attr:`Frames.density`, frames per 1000 px^2; ``views-dense`` a third of it, which with three
+    times the views costs about what ``views`` costs); 0 keeps a fixed count per view
+    (:data:`VIEW_FEATURES`, a third and a fifth of it in the denser steps). 6 took the hard tier of
+    the extreme-view dev set from 6 to 9 of 12 pairs, ``views-denser`` to 10 (RESULTS "Extreme views:
+    hard tier").
     """
     tilts = tuple(t for t in config.tilts() if t > 1.0) or (1.0,)
     mser_tilts = (1.0,) + tuple(t for t in MSER_TILTS if t <= max(tilts) + 1.0)
-    density = config.view_angle_step
-    per_area = float(config.view_density if frame_density is None else frame_density)
-    dense_area = per_area / 3.0
+    density, per_area = config.view_angle_step, float(config.view_density)
     fginn = {"matcher": "fginn", "ratio": 0.8}
+
+    def dog_and_hessaff(nfeatures: int, angle_step: float, frames_per_area: float) -> tuple[Frames, Frames]:
+        return (Frames({"detector": "dog", "nfeatures": nfeatures}, tilts, angle_step, density=frames_per_area),
+                Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": nfeatures}, tilts, angle_step,
+                       density=frames_per_area))
+
     return (
         Step("base"),
         Step("affine", fginn, frames=(
             Frames({"detector": "hessaff", "affine": "affnet", "nfeatures": 4000}),
             Frames({"detector": "mser", "nfeatures": 2000}, scales=MSER_SCALES),
         )),
-        Step("views", fginn, frames=(
-            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES}, tilts, density, density=per_area),
-            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES}, tilts, density,
-                   density=per_area),
+        Step("views", fginn, frames=dog_and_hessaff(VIEW_FEATURES, density, per_area) + (
             Frames({"detector": "mser", "nfeatures": VIEW_FEATURES}, mser_tilts, density, density=per_area),
         )),
-        Step("views-dense", fginn, frames=(
-            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0, density=dense_area),
-            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 3}, tilts, density / 3.0,
-                   density=dense_area),
-        )),
-        Step("views-denser", fginn, frames=(
-            Frames({"detector": "dog", "nfeatures": VIEW_FEATURES // 5}, tilts, density / 5.0, density=per_area),
-            Frames({"detector": "hessaff", "affine": "baumberg", "nfeatures": VIEW_FEATURES // 5}, tilts, density / 5.0,
-                   density=per_area),
-        )),
+        Step("views-dense", fginn, frames=dog_and_hessaff(VIEW_FEATURES // 3, density / 3.0, per_area / 3.0)),
+        Step("views-denser", fginn, frames=dog_and_hessaff(VIEW_FEATURES // 5, density / 5.0, per_area)),
     )
 
 

@@ -11,7 +11,8 @@ the mapper reports by a fraction of a degree. One camera shared by many images c
 2. if A's registered images are all the same size and their focal lengths, refined independently,
    agree within :data:`FOCAL_SPREAD` (:func:`shared_camera_evidence`), the images are mapped again
    with one shared camera whose principal point is refined in a final bundle adjustment
-   (:func:`refine_principal_points`; kept only within :data:`MAX_PRINCIPAL_SHIFT` of the centre): model B;
+   (:func:`refine_principal_points`; kept only within :data:`MAX_PRINCIPAL_SHIFT` of the centre):
+   model B;
 3. B replaces A only if it registers as many images and its mean reprojection error is at most
    :data:`REPROJECTION_SLACK` times A's (:func:`prefer_shared`).
 
@@ -20,8 +21,9 @@ independently, spread 1.0 % (fountain-P11), 0.4 % (Herz-Jesus-P8), 0.8 % and 0.6
 every second image), hence the 3 % bound; the prefilter only saves a second map, the reprojection
 test is what refuses a wrong merge. The shared camera found the principal point within 4 px of the
 truth on the full scenes (within 8 px on the 4-image subsets), at a reprojection error lower than
-(full scenes) or equal to (subsets) the per-image model's. With per-image cameras, refining the principal point on 4 views moved it 235 px off: so it is
-refined only for a camera shared by at least :data:`MIN_VIEWS_FOR_PRINCIPAL_POINT` images.
+(full scenes) or equal to (subsets) the per-image model's. With per-image cameras, refining the
+principal point on 4 views moved it 235 px off: so it is refined only for a camera shared by at
+least :data:`MIN_VIEWS_FOR_PRINCIPAL_POINT` images.
 """
 
 from __future__ import annotations

@@ -129,30 +129,40 @@ def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, datab
     elif choice.mode == "per-image" or choice.fixed:
         cameras = {"mode": "per-image", "reason": "intrinsics given" if choice.fixed else "--camera-mode per-image"}
     else:
-        cameras = {"mode": "per-image", "reason": shared_camera_evidence(model)}
-        if cameras["reason"] is None:
-            try:  # refuses images of different sizes (possible among the unregistered ones)
-                shared_db = dblib.write_database(out, image_dir, usable, pair_list, replace(choice, mode="single"),
-                                                 filename=SHARED_DATABASE)["path"]
-            except HardmatchError as exc:
-                cameras["reason"] = f"per-image cameras: {exc}"
-                return {**publish_model(out, SPARSE, stats, model), "cameras": cameras}
-            with bar("mapping, one shared camera", len(usable)) as advance:
-                shared_stats, shared_model = run_mapping(out, image_dir, shared_db, len(usable), False,
-                                                         progress=advance, folder=SHARED_SPARSE,
-                                                         refine_principal_point=True)
-            keep, reason = prefer_shared(stats, shared_stats)
-            note = shared_stats.pop("principal_point")
-            if keep:
-                os.replace(shared_db, database)
-                return {**publish_model(out, SHARED_SPARSE, shared_stats, shared_model),
-                        "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}
-            shared_db.unlink()
-            shutil.rmtree(out / SHARED_SPARSE, ignore_errors=True)
-            cameras["reason"] = f"kept per-image cameras: {reason}"
-        else:
-            cameras["reason"] = f"per-image cameras: {cameras['reason']}"
+        shared, reason = _map_shared_camera(out, image_dir, usable, pair_list, choice, database, stats, model, bar)
+        if shared is not None:
+            return shared
+        cameras = {"mode": "per-image", "reason": reason}
     return {**publish_model(out, SPARSE, stats, model), "cameras": cameras}
+
+
+def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,
+                       per_image: dict, per_image_model, bar: ProgressFactory) -> tuple[Optional[dict], str]:
+    """``--camera-mode auto`` after the per-image map (its stats ``per_image`` and its
+    ``pycolmap.Reconstruction``): when that model shows one camera, map again with one shared camera
+    and keep it if it explains the images as well. Returns ``(stats, "")``, the published shared
+    model's stats with ``cameras``, or ``(None, why the per-image cameras stay)``, in which case
+    nothing of the second map is left in ``out``."""
+    why = shared_camera_evidence(per_image_model)
+    if why is not None:
+        return None, f"per-image cameras: {why}"
+    try:  # refuses images of different sizes (possible among the unregistered ones)
+        shared_db = dblib.write_database(out, image_dir, usable, pair_list, replace(choice, mode="single"),
+                                         filename=SHARED_DATABASE)["path"]
+    except HardmatchError as exc:
+        return None, f"per-image cameras: {exc}"
+    with bar("mapping, one shared camera", len(usable)) as advance:
+        stats, shared_model = run_mapping(out, image_dir, shared_db, len(usable), False, progress=advance,
+                                          folder=SHARED_SPARSE, refine_principal_point=True)
+    keep, reason = prefer_shared(per_image, stats)
+    note = stats.pop("principal_point")
+    if not keep:
+        shared_db.unlink()
+        shutil.rmtree(out / SHARED_SPARSE, ignore_errors=True)
+        return None, f"kept per-image cameras: {reason}"
+    os.replace(shared_db, database)
+    return {**publish_model(out, SHARED_SPARSE, stats, shared_model),
+            "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}, ""
 
 
 def _options(pairs: str, camera_mode: str, intrinsics: Optional[str], usable: list[str]) -> dict:
@@ -171,7 +181,8 @@ def summary_line(summary: dict) -> str:
     m = summary["model"]
     usable = summary["images"] - len(summary["skipped"])
     stages = "  ".join(f"{k} {v:.1f}" for k, v in summary["seconds"].items())
-    cameras = {"shared": "1 shared camera", "single": "1 camera"}.get(m.get("cameras", {}).get("mode"), "a camera per image")
+    mode = m.get("cameras", {}).get("mode")
+    cameras = {"shared": "1 shared camera", "single": "1 camera"}.get(mode, "a camera per image")
     return (f"registered {m['registered']}/{usable} images ({cameras}), {m['points3D']} points, mean track length "
             f"{m['mean_track_length']:.2f}, mean reprojection error {m['mean_reprojection_error']:.3f} px "
             f"({summary['matches']['verified_pairs']}/{summary['pairs']} pairs verified); seconds: {stages}")
