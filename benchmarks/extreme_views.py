@@ -15,8 +15,10 @@ Nothing is judged by inlier count.
 ``--method`` is ``asift``, ``wide-previous`` (the steps ``wide`` had before: base, Hessian-affine
 + AffNet, DoG on tilts 2 and 4) or a pipeline spec as ``hardmatch eval`` takes it (``wide``,
 ``wide:view_tilts=2/4/6``). Pairs are run method by method in turn (same pair, then the next), so
-the time ratios between methods hold on a shared machine. Rows go to ``OUT/rows.jsonl`` as they
-finish (a re-run resumes), the table to ``OUT/table.md``.
+the time ratios between methods hold on a shared machine. Every method first runs once on a small
+non-matching pair (start-up: imports, model loading; printed, not timed; ``--no-warm-up`` times it
+with the first pair). Rows go to ``OUT/rows.jsonl`` as they finish (a re-run resumes; ``step_seconds``
+per step of an on-demand pipeline), the table to ``OUT/table.md``.
 """
 
 from __future__ import annotations
@@ -110,12 +112,12 @@ def previous_wide_steps() -> tuple:
 
 
 def make_method(label: str):
-    """label -> callable(gray1, gray2) -> (H or None, inliers, step).
+    """label -> callable(gray1, gray2) -> (H or None, inliers, step, {step: seconds} or None).
 
     ``asift``; ``wide-previous`` (the wide preset's earlier steps, for time ratios); or a pipeline spec."""
     if label == "asift":
         asift = ASIFT()
-        return lambda g1, g2: (*asift(g1, g2), None)
+        return lambda g1, g2: (*asift(g1, g2), None, None)
     if label.startswith("wide-density="):  # the label of stop 21's runs: wide:view_density=D[,options]
         value, _, rest = label[len("wide-density="):].partition(":")
         label = f"wide:view_density={value}" + ("," + rest if rest else "")
@@ -127,17 +129,20 @@ def make_method(label: str):
 
     def run(g1, g2):
         result = matcher.match_pair(g1, g2)
-        return result.model, result.num_inliers, result.step
+        steps = {t["step"]: t["seconds"] for t in getattr(result, "steps", None) or []}
+        return result.model, result.num_inliers, result.step, steps or None
     return run
 
 
 def run_pair(label: str, method, set_name: str, spec) -> dict:
     g1, g2 = load_gray(spec.image1), load_gray(spec.image2)
     t0 = time.perf_counter()
-    model, inliers, step = method(g1, g2)
+    model, inliers, step, step_seconds = method(g1, g2)
     seconds = time.perf_counter() - t0
     row = {"method": label, "set": set_name, "pair": spec.name, "seconds": round(seconds, 2), "inliers": int(inliers),
            "model": model is not None, "step": step}
+    if step_seconds:
+        row["step_seconds"] = step_seconds
     if set_name.endswith("nonmatching"):
         row.update(matched=False, error=None, false_accept=model is not None)
     else:
@@ -146,6 +151,27 @@ def run_pair(label: str, method, set_name: str, spec) -> dict:
         row.update(matched=matched, error=None if not np.isfinite(error) else round(error, 2),
                    false_accept=model is not None and not matched)
     return row
+
+
+def warm_up(runners: dict, sets: dict, set_names: list) -> dict:
+    """Run every method once on a small pair that does not match (image 1 of one pair, image 2 of the next,
+    at most 320 px), so that start-up (imports, model loading, first allocations) is not timed as part of
+    the first pair: method -> seconds of that run."""
+    specs = [spec for name in set_names for spec in sets[name] if not name.endswith("nonmatching")]
+    specs = specs or [spec for name in set_names for spec in sets[name]]
+    if len(specs) < 2:
+        return {}
+    small = []
+    for path in (specs[0].image1, specs[1].image2):
+        gray = load_gray(path)
+        scale = min(1.0, 320.0 / max(gray.shape))
+        small.append(cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+    seconds = {}
+    for label, method in runners.items():
+        t0 = time.perf_counter()
+        method(*small)
+        seconds[label] = round(time.perf_counter() - t0, 2)
+    return seconds
 
 
 def table(rows: list, methods: list, sets: list) -> str:
@@ -194,6 +220,9 @@ def main() -> None:
                         help="hard tier folder for the sets hard and hard-nonmatching (made if absent)")
     parser.add_argument("--pair", action="append", help="only these pair names")
     parser.add_argument("--out", default=str(HERE.parent / "out" / "extreme_views"))
+    parser.add_argument("--no-warm-up", action="store_true",
+                        help="time the first pair with the start-up (by default every method runs once first on a "
+                             "small non-matching pair, reported as start-up)")
     args = parser.parse_args()
     shared = Path(args.shared)
     if not (shared / "data").is_dir():
@@ -213,6 +242,9 @@ def main() -> None:
                 r = json.loads(line)
                 done[(r["method"], r["set"], r["pair"])] = r
     runners = {m: make_method(m) for m in methods}
+    if not args.no_warm_up:
+        for label, seconds in warm_up(runners, sets, set_names).items():
+            print(f"start-up {label}: {seconds} s (a small non-matching pair, not timed below)", flush=True)
     rows = []
     with rows_path.open("a") as sink:
         for set_name in set_names:

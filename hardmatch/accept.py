@@ -214,12 +214,13 @@ def _hull(points: np.ndarray) -> np.ndarray:
     return cv2.convexHull(np.asarray(points, np.float32).reshape(-1, 1, 2)).reshape(-1, 2).astype(np.float64)
 
 
-def homography_problem(H: np.ndarray, pts1: np.ndarray) -> str:
+def homography_problem(H: np.ndarray, pts1: np.ndarray, max_anisotropy: float = MAX_LOCAL_ANISOTROPY) -> str:
     """Why H (3, 3) is not a plausible image-to-image map over the convex hull of inlier points
     pts1 (N, 2), or "" when it is: the hull must not reach H's line at infinity, H must preserve
     orientation there, its local scale sqrt|det J| must stay within [1/MAX_LOCAL_SCALE,
-    MAX_LOCAL_SCALE] and its axis ratio below MAX_LOCAL_ANISOTROPY. ``w`` and ``det J = det H /
-    w^3`` vary monotonically along hull edges, so the hull's vertices bound them."""
+    MAX_LOCAL_SCALE] and its axis ratio at most ``max_anisotropy`` (the tilt between the two views
+    that H may show). ``w`` and ``det J = det H / w^3`` vary monotonically along hull edges, so the
+    hull's vertices bound them."""
     h = np.asarray(H, np.float64)
     if not np.all(np.isfinite(h)) or abs(np.linalg.det(h)) < 1e-12 * max(np.abs(h).max(), 1e-12) ** 3:
         return "homography is singular"
@@ -236,8 +237,8 @@ def homography_problem(H: np.ndarray, pts1: np.ndarray) -> str:
                 f"1/{MAX_LOCAL_SCALE:g}..{MAX_LOCAL_SCALE:g}")
     s = np.linalg.svd(jac, compute_uv=False)
     anisotropy = (s[:, 0] / s[:, 1]).max()
-    if anisotropy > MAX_LOCAL_ANISOTROPY:
-        return f"homography squashes the inliers' region {anisotropy:.3g}x (> {MAX_LOCAL_ANISOTROPY:g})"
+    if anisotropy > max_anisotropy:
+        return f"homography squashes the inliers' region {anisotropy:.3g}x (> {max_anisotropy:g})"
     return ""
 
 

@@ -277,10 +277,8 @@ def accept_extreme(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1:
     if count < min_inliers:
         return h, inliers, (f"only {count} distinct inliers in the Sampson error with frames consistent with the "
                             f"homography (< min_inliers {min_inliers})")
-    why = spread_problem(pts1[inliers], pts2[inliers]) or homography_problem(h, pts1[inliers])
-    if why.startswith("homography squashes"):  # the limit of the views' tilts instead of the constant
-        limit, squash = anisotropy_limit(max_view_tilt), anisotropy(h, pts1[inliers])
-        why = "" if squash <= limit else f"homography squashes the inliers' region {squash:.3g}x (> {limit:g})"
+    why = (spread_problem(pts1[inliers], pts2[inliers])
+           or homography_problem(h, pts1[inliers], anisotropy_limit(max_view_tilt)))
     why = why or repeated_pattern_problem(pts1[inliers], pts2[inliers], *sizes, min_inliers)
     if not why:
         spread = model_uncertainty(h, pts1[inliers], pts2[inliers], *sizes)
