@@ -28,3 +28,18 @@ def test_heldout_fpr_table_ranks_hardnet_above_sift_on_the_same_pairs():
     hardnet = rows["HardNet hardnet-synth-v2"]
     sift = next(v for k, v in rows.items() if k.startswith("OpenCV SIFT"))
     assert 0.0 <= hardnet < sift <= 100.0, rows
+
+
+def test_matching_neighbours_benchmark_finds_the_same_neighbours_as_argpartition():
+    """The benchmark's old selection (argpartition per row) and hardmatch's agree, at a small size."""
+    import numpy as np
+
+    from benchmarks.matching_neighbours import argpartition_nearest, descriptors
+    from hardmatch.match import nearest_k
+
+    d1, d2 = descriptors(300, 2000, seed=1)
+    old_idx, old_dist = argpartition_nearest(d1, d2, 10, 128)
+    idx, dist = nearest_k(d1, d2, 10)
+    np.testing.assert_array_equal(idx, old_idx)
+    np.testing.assert_allclose(dist, old_dist, atol=1e-5)
+    assert (idx[:150, 0] >= 0).all() and len(np.unique(idx[:150, 0])) == 150  # the planted matches are found
