@@ -43,3 +43,29 @@ def test_matching_neighbours_benchmark_finds_the_same_neighbours_as_argpartition
     np.testing.assert_array_equal(idx, old_idx)
     np.testing.assert_allclose(dist, old_dist, atol=1e-5)
     assert (idx[:150, 0] >= 0).all() and len(np.unique(idx[:150, 0])) == 150  # the planted matches are found
+
+
+def test_extreme_views_warm_up_runs_each_method_once_on_a_small_pair_of_two_scenes():
+    """The start-up run before timing: every method once, on image 1 of one pair and image 2 of the
+    next (two scenes, so it does not match), at most 320 px."""
+    from benchmarks.extreme_views import warm_up
+    from hardmatch.datasets.registry import read_dataset
+
+    from .conftest import need_shared
+
+    folder = need_shared("data/homogr")
+    specs = read_dataset(folder, "cmp")[:2]
+    seen = []
+
+    def method(label):
+        def run(g1, g2):
+            seen.append((label, g1.shape, g2.shape))
+            return None, 0, None, None
+        return run
+
+    seconds = warm_up({"a": method("a"), "b": method("b")}, {"homogr": specs}, ["homogr"])
+    assert set(seconds) == {"a", "b"} and all(s >= 0 for s in seconds.values())
+    assert [label for label, _, _ in seen] == ["a", "b"]
+    for _, shape1, shape2 in seen:
+        assert max(shape1) <= 320 and max(shape2) <= 320
+    assert warm_up({"a": method("a")}, {"homogr": specs[:1]}, ["homogr"]) == {}  # one pair: nothing to pair it with
