@@ -155,8 +155,9 @@ class PatchNetRunner:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = cpu_threads()
         options.inter_op_num_threads = 1
-        # ONNX Runtime's workers otherwise spin on the cores after each batch, and the numpy/OpenCV
-        # work that follows (matching, detection) ran at half speed on 2 cores
+        # ONNX Runtime's workers otherwise keep spinning after each batch, on the cores the numpy/OpenCV
+        # work between batches needs (no measurable change on the hard_06 pair of 2026-12-02; it frees
+        # the cores, results are the same)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if onnx_model is None:
             from .quantize import onnx_model_bytes

@@ -59,8 +59,8 @@ def _nearest_k_numpy(d1: np.ndarray, d2: np.ndarray, k: int, block_size: int) ->
     """Blocked squared-distance matrix products + k smallest per row, numpy: idx (N, k) int64, dist (N, k) float32.
 
     A block holds ``|b|^2 - 2 a.b`` (the row's ``|a|^2`` does not change the order; it is added to
-    the k picked values only), written into one buffer reused by every block: a fresh 256 MB product
-    per block cost more in page faults than the product itself.
+    the k picked values only), written into one buffer reused by every block instead of a fresh
+    product per block.
     """
     d1 = np.ascontiguousarray(d1, dtype=np.float32)
     d2 = np.ascontiguousarray(d2, dtype=np.float32)
