@@ -214,6 +214,16 @@ def _hull(points: np.ndarray) -> np.ndarray:
     return cv2.convexHull(np.asarray(points, np.float32).reshape(-1, 1, 2)).reshape(-1, 2).astype(np.float64)
 
 
+def homography_anisotropy(H: np.ndarray, points: np.ndarray) -> float:
+    """Largest axis ratio of H's Jacobian (its local tilt) at the points (N, 2); over a convex hull the
+    hull's vertices bound it. inf where H is singular or undefined at a point, 1 for no points."""
+    jac, _ = homography_jacobians(H, np.asarray(points, np.float64).reshape(-1, 2))
+    s = np.linalg.svd(jac, compute_uv=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = s[:, 0] / s[:, 1]
+    return float(np.nanmax(np.where(np.isfinite(ratio), ratio, np.inf))) if len(ratio) else 1.0
+
+
 def homography_problem(H: np.ndarray, pts1: np.ndarray, max_anisotropy: float = MAX_LOCAL_ANISOTROPY) -> str:
     """Why H (3, 3) is not a plausible image-to-image map over the convex hull of inlier points
     pts1 (N, 2), or "" when it is: the hull must not reach H's line at infinity, H must preserve
@@ -235,8 +245,7 @@ def homography_problem(H: np.ndarray, pts1: np.ndarray, max_anisotropy: float = 
     if scale.max() > MAX_LOCAL_SCALE or scale.min() < 1.0 / MAX_LOCAL_SCALE:
         return (f"homography's local scale {scale.min():.3g}..{scale.max():.3g} is outside "
                 f"1/{MAX_LOCAL_SCALE:g}..{MAX_LOCAL_SCALE:g}")
-    s = np.linalg.svd(jac, compute_uv=False)
-    anisotropy = (s[:, 0] / s[:, 1]).max()
+    anisotropy = homography_anisotropy(h, vertices)
     if anisotropy > max_anisotropy:
         return f"homography squashes the inliers' region {anisotropy:.3g}x (> {max_anisotropy:g})"
     return ""

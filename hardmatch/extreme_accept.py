@@ -244,16 +244,6 @@ def anisotropy_limit(max_view_tilt: float) -> float:
     return max(MAX_LOCAL_ANISOTROPY, float(max_view_tilt) ** 2)
 
 
-def anisotropy(h: np.ndarray, pts1: np.ndarray) -> float:
-    """Largest axis ratio of H's Jacobian (local tilt) at the points pts1 (N, 2) (their hull's vertices
-    bound it for the hull)."""
-    jac, _ = homography_jacobians(h, np.asarray(pts1, np.float64).reshape(-1, 2))
-    s = np.linalg.svd(jac, compute_uv=False)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = s[:, 0] / s[:, 1]
-    return float(np.nanmax(np.where(np.isfinite(ratio), ratio, np.inf))) if len(ratio) else 1.0
-
-
 def accept_extreme(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1: np.ndarray, lafs2: np.ndarray,
                    sizes: tuple, min_inliers: int, threshold: float, max_view_tilt: float = 1.0
                    ) -> tuple[np.ndarray, np.ndarray, str]:

@@ -112,8 +112,7 @@ def smallest_k(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n))[rows]
     keep = rank < k
     short = np.bincount(rows[keep], minlength=n) < k  # a row with NaN entries may lack candidates
-    if short.any():
-        keep &= ~short[rows]
+    keep &= ~short[rows]
     idx = np.empty((n, k), np.int64)
     out = np.empty((n, k), values.dtype)
     idx[~short], out[~short] = cols[keep].reshape(-1, k), picked[keep].reshape(-1, k)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hardmatch import laf
-from hardmatch.accept import accept, homography_jacobians, spread_problem
-from hardmatch.extreme_accept import (MAX_UNCERTAINTY_PX, accept_extreme, anisotropy, band_share, densest_spot,
+from hardmatch.accept import accept, homography_anisotropy, homography_jacobians, spread_problem
+from hardmatch.extreme_accept import (MAX_UNCERTAINTY_PX, accept_extreme, band_share, densest_spot,
                                       model_uncertainty, refit_sampson, repeated_pattern_problem, sampson_errors)
 from hardmatch.verify import symmetric_transfer_error
 
@@ -86,7 +86,7 @@ def test_right_model_at_tilt_20_with_one_way_subpixel_inliers_is_accepted():
     rng = np.random.default_rng(3)
     h = _tilted(20.0)
     pts1 = rng.uniform([0, 0], SIZE, (60, 2))
-    assert anisotropy(h, pts1) > 15.0
+    assert homography_anisotropy(h, pts1) > 15.0
     pts2 = _project(h, pts1) + rng.normal(0.0, 0.35, pts1.shape)  # sub-pixel one way (in image 2) ...
     assert (symmetric_transfer_error(h, pts1, pts2) > 3.0).sum() > 10  # ... pixels off the other way
     lafs1, lafs2 = _frames_through(h, pts1)
