@@ -80,3 +80,33 @@ def cpu_threads() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+#: CPU flags of instructions that multiply bfloat16 in hardware (Intel AMX, AVX-512 BF16); without
+#: them oneDNN emulates bf16 convolutions, slower than float32.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (``/proc/cpuinfo``); empty where it cannot be read."""
+    global _CPU_FLAGS
+    if _CPU_FLAGS is None:
+        flags: set[str] = set()
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+                for line in cpuinfo:
+                    if line.startswith("flags"):
+                        flags.update(line.split(":", 1)[1].split())
+                        break
+        except OSError:
+            pass
+        _CPU_FLAGS = frozenset(flags)
+    return _CPU_FLAGS
+
+
+_CPU_FLAGS: frozenset[str] | None = None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (:data:`BF16_CPU_FLAGS`); asked without torch."""
+    return any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from . import laf as laflib
+from .describe import bulk_precision
 from .detect.base import Detections
 from .extreme_accept import accept_extreme, repeated_pattern_problem
 from .io import WorkingImage, load_working
@@ -296,7 +297,9 @@ class OnDemandMatcher:
     shape, :func:`has_shape`: at least :data:`SHAPELESS_STEP_INLIERS`).
 
     ``config`` is the base :class:`~hardmatch.config.PipelineConfig` (its geometry, descriptor,
-    verification settings hold for every step; each step overrides what it names). Every accepted
+    verification settings hold for every step; each step overrides what it names). Steps other than
+    a plain first one describe with :func:`~hardmatch.describe.bulk_precision` (bf16 on CPUs that
+    have it, when ``config.precision`` is auto). Every accepted
     model must also pass :func:`~hardmatch.extreme_accept.repeated_pattern_problem`; a homography of a
     step on tilted views is accepted by :func:`~hardmatch.extreme_accept.accept_extreme` (Sampson
     inliers and refit, axis-ratio limit of the views' tilts, precision) instead of the pipeline's checks.
@@ -319,6 +322,9 @@ class OnDemandMatcher:
             options = {**step.options, **({} if group is None else group.options)}
             if group is None and self._own_acceptance(step):  # the RANSAC model; accepted by _accept_views
                 options = {**options, "accept_checks": False, "min_inliers": 4}
+            if not step.is_plain:  # 10^4-10^6 patches per image: bf16 where the CPU has it
+                options = {"precision": bulk_precision(self.config.precision, self.config.backend,
+                                                       self.config.device), **options}
             # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
             self._pipelines[key] = Pipeline(self.config.with_options(
                 **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options}))
