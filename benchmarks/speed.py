@@ -10,7 +10,8 @@ Per image, at the same number of features and on the same ``--device``:
 Per pair (``--no-pairs`` skips them): hardmatch's ``default`` preset on ``--image``/``--image2``
 and its ``affine`` preset on ``--graf1``/``--graf5``, both as homographies, against kornia's
 features of both images + ``kornia.feature.match_snn`` on the device + the same DEGENSAC.
-Then HardNet alone (patches/s) per batch size, and on CUDA in float16 autocast too.
+Then HardNet alone (patches/s) per batch size, and on CUDA in float16 autocast too (on a CPU with
+bf16 instructions, torch in bf16 autocast too).
 ``--compare-paths`` adds hardmatch DoG+HardNet on its other execution path (opencv/torch) to the same run.
 
 hardmatch runs on its ``--path`` (default ``auto``: the torch path on CUDA, the OpenCV path on
@@ -42,6 +43,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from hardmatch.lazytorch import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARDMATCH_SHARED", ROOT.parent / "shared"))  # as the tests and other benchmarks
@@ -290,7 +293,8 @@ def speed_table(argv: list[str] | None = None) -> str:
     batches = [int(b) for b in (args.hardnet_batches or ("1024,8192,32768" if on_cuda else "256,1024")).split(",")]
     lines.append("")
     backends = ([("torch", False, "fp32"), ("torch", True, "fp32")] if on_cuda else
-                [("torch", False, "fp32"), ("onnxruntime", False, "fp32"), ("onnxruntime", False, "int8")])
+                [("torch", False, "fp32"), ("onnxruntime", False, "fp32"), ("onnxruntime", False, "int8")]
+                + ([("torch", False, "bf16")] if cpu_has_bf16() else []))
     for backend, half, precision in backends:
         for batch in batches:
             seconds, count, peak = timed(hardnet_only(batch, backend, dev, half, precision), args.repeat, device,
