@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     if "memory" not in skip:
         add("Memory", memory_part())
     if "precision" not in skip:
-        add("int8 vs fp32 HardNet (CPU)", precision_table(args.image1, args.image2, nfeatures, repeat,
-                                                         quantize_cost=not args.quick))
+        add("int8 and bf16 vs fp32 HardNet (CPU)", precision_table(args.image1, args.image2, nfeatures, repeat,
+                                                                  quantize_cost=not args.quick))
     if not args.no_write:
         RESULTS.write_text(replace_section(RESULTS.read_text(), "\n".join(sections)))
         print(f"\nwritten into {RESULTS}")

@@ -1,9 +1,11 @@
-"""int8 vs fp32 HardNet on CPU, in one run: throughput, latency per image and per pair, descriptor agreement.
+"""int8 and bf16 vs fp32 HardNet on CPU, in one run: throughput, latency per image and per pair, descriptor
+agreement.
 
     python benchmarks/precision.py --nfeatures 8000 --repeat 3
 
-Timings alternate fp32 and int8 in every repetition (medians reported), so load from other
-processes hits both alike; ratios are int8 time / fp32 time.
+bf16 is timed only on a CPU with bf16 instructions (AMX or AVX-512 BF16; elsewhere it is refused).
+Timings alternate the precisions in every repetition (medians reported), so load from other
+processes hits all alike; ratios are the precision's time / fp32's time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PAIR = (str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"),
                 str(ROOT.parent / "shared" / "data" / "homogr" / "BostonB.jpg"))
-PRECISIONS = ("fp32", "int8")
+
+
+def precisions() -> tuple[str, ...]:
+    """fp32 (the reference), int8, and bf16 where this CPU has it."""
+    from hardmatch.lazytorch import cpu_has_bf16
+
+    return ("fp32", "int8") + (("bf16",) if cpu_has_bf16() else ())
 
 
 def interleaved(functions: dict, repeat: int) -> dict[str, float]:
@@ -44,12 +52,14 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
 
     lines = []
     describers = {}
-    for precision in PRECISIONS:
+    compared = precisions()
+    for precision in compared:
         t0 = time.perf_counter()
         describers[precision] = HardNetDescriptor(device="cpu", precision=precision)
-        source = "the shipped ONNX model" if describers[precision].runner._net is None else "export to ONNX in memory"
+        source = ("the torch network" if describers[precision].backend == "torch" else
+                  "the shipped ONNX model" if describers[precision].runner._net is None else "export to ONNX in memory")
         lines.append(f"descriptor start-up, {precision}: {time.perf_counter() - t0:.2f} s ({source})")
-    pipelines = {p: hardmatch.Pipeline("default", nfeatures=nfeatures, precision=p) for p in PRECISIONS}
+    pipelines = {p: hardmatch.Pipeline("default", nfeatures=nfeatures, precision=p) for p in compared}
     fp32_features = [pipelines["fp32"].extract(image) for image in (image1, image2)]
     grays = [load_gray(image) for image in (image1, image2)]
     patches = [extract_patches(gray, f.lafs) for gray, f in zip(grays, fp32_features)]
@@ -69,7 +79,7 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
                      f"{time.perf_counter() - t0:.1f} s")
 
     batch_runs = {}
-    for precision in PRECISIONS:
+    for precision in compared:
         for batch in (256, 1024):
             describe = HardNetDescriptor(device="cpu", precision=precision, batch_size=batch)
             batch_runs[f"{precision} batch {batch}"] = (lambda d: lambda: d(patches[0]))(describe)
@@ -78,23 +88,25 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
         lines.append(f"HardNet alone, {name}: {len(patches[0]) / value:.0f} patches/s "
                      f"({value / seconds['fp32 batch 256']:.2f}x fp32 batch 256's time)")
 
-    per_image = interleaved({p: (lambda pl: lambda: pl.extract(image1))(pipelines[p]) for p in PRECISIONS}, repeat)
-    per_pair = interleaved({p: (lambda pl: lambda: pl.match_pair(image1, image2))(pipelines[p]) for p in PRECISIONS},
+    per_image = interleaved({p: (lambda pl: lambda: pl.extract(image1))(pipelines[p]) for p in compared}, repeat)
+    per_pair = interleaved({p: (lambda pl: lambda: pl.match_pair(image1, image2))(pipelines[p]) for p in compared},
                            repeat)
     lines.append(f"{'precision':10s} {'image s':>8s} {'pair s':>7s}  {'describe s/image':>16s}  pair result")
-    for precision in PRECISIONS:
+    for precision in compared:
         result = pipelines[precision].match_pair(image1, image2)
         lines.append(f"{precision:10s} {per_image[precision]:8.2f} {per_pair[precision]:7.2f}  "
                      f"{result.timings['describe1']:16.2f}  {result.num_inliers} inliers of {result.num_matches}")
-    lines.append(f"int8/fp32 time: image {per_image['int8'] / per_image['fp32']:.2f}, "
-                 f"pair {per_pair['int8'] / per_pair['fp32']:.2f}")
+    for precision in compared[1:]:
+        lines.append(f"{precision}/fp32 time: image {per_image[precision] / per_image['fp32']:.2f}, "
+                     f"pair {per_pair[precision] / per_pair['fp32']:.2f}")
 
     ref = [describers["fp32"](p) for p in patches]
-    new = [describers["int8"](p) for p in patches]
-    agreement = descriptor_agreement(ref[0], ref[1], new[0], new[1], DEFAULT_RATIO)
-    lines.append("int8 vs fp32 descriptors: cosine min {cosine_min:.4f}, median {cosine_median:.4f}; "
-                 "nearest neighbour agreement {nn_agreement:.3f}, over the {matches} fp32 ratio-test matches "
-                 "{match_agreement:.3f}".format(**agreement))
+    for precision in compared[1:]:
+        new = [describers[precision](p) for p in patches]
+        agreement = descriptor_agreement(ref[0], ref[1], new[0], new[1], DEFAULT_RATIO)
+        lines.append(f"{precision} vs fp32 descriptors: " + "cosine min {cosine_min:.4f}, median {cosine_median:.4f}; "
+                     "nearest neighbour agreement {nn_agreement:.3f}, over the {matches} fp32 ratio-test matches "
+                     "{match_agreement:.3f}".format(**agreement))
     return "\n".join(lines)
 
 

@@ -245,7 +245,7 @@ class PipelineConfig:
     backend: str = _opt("auto", "descriptor runtime: onnxruntime (CPU, 2.5x faster when installed), torch, or auto",
                         BACKENDS)
     precision: str = _opt("auto", "descriptor precision: fp32, bf16 (CPU with AMX or AVX-512 BF16, torch; 1.8x "
-                                  "faster, descriptors within cosine 0.9999 of fp32), int8 (CPU with onnxruntime "
+                                  "faster, descriptors within cosine 0.998 of fp32), int8 (CPU with onnxruntime "
                                   "and weights with a shipped int8 model; 1.3x faster, within cosine 0.97), or "
                                   "auto (fp32; bf16 in wide's view steps where the CPU has it)", PRECISIONS)
     batch_size: int = _opt(256, "patches per descriptor batch (256 is fastest on CPU, measured)", range="[1, inf)")

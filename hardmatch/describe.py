@@ -17,9 +17,9 @@ HardNet also runs at lower precision on CPU (``precision``):
 
 - ``bf16``: the torch network under bfloat16 autocast, renormalised in float32, on CPUs that
   multiply bf16 in hardware (Intel AMX, AVX-512 BF16; :func:`hardmatch.lazytorch.cpu_has_bf16`).
-  On the 2-core Sapphire-Rapids-class machine of 2026-12-02: 4700 patches/s against ONNX Runtime
-  fp32's 2570 (1.8x), every descriptor within cosine 0.9999 of fp32 (benchmarks/RESULTS.md,
-  "HardNet in bf16 on CPU"). It imports torch (about 2 s), so only jobs that describe many patches
+  On the 2-core AMX machine of 2026-12-02: 7700 patches/s against ONNX Runtime fp32's 3000 on real
+  patches (4700 against 2600 on random ones); on BostonA's patches cosine to fp32 0.9984 at worst, median 0.99995
+  (benchmarks/RESULTS.md, "HardNet in bf16 on CPU"). It imports torch (about 2 s), so only jobs that describe many patches
   choose it by themselves (:func:`bulk_precision`: ``wide``'s view steps);
 - ``int8``: the shipped int8 ONNX model (made by ``tools/quantize_hardnet.py``, see
   :mod:`hardmatch.quantize`) run by ONNX Runtime; 1.3x fp32 there, descriptors within cosine 0.97.
@@ -201,7 +201,8 @@ def resolve_precision(precision: str, weights: str | os.PathLike, device: torch.
     on_cpu = device_type(str(device)) == "cpu"
     if precision == "bf16":
         if not on_cpu or backend != "torch":
-            raise ValueError(f"precision bf16 runs on CPU with the torch backend only (device {device}, backend {backend})")
+            raise ValueError(f"precision bf16 runs on CPU with the torch backend only (device {device}, "
+                             f"backend {backend})")
         if not cpu_has_bf16():
             raise ValueError("precision bf16: this CPU has no bf16 instructions (AMX or AVX-512 BF16), so bf16 "
                              "would be emulated and slower than fp32; use --precision fp32")
@@ -221,8 +222,8 @@ def resolve_precision(precision: str, weights: str | os.PathLike, device: torch.
 def bulk_precision(precision: str, backend: str, device: str) -> str:
     """The precision a job that describes many patches (10^5 and more) runs: ``bf16`` where ``precision``
     is ``auto``, the device the CPU, the backend auto or torch and the CPU multiplies bf16 in hardware
-    (1.8x ONNX Runtime fp32 there, descriptors within cosine 0.9999; torch's import, about 2 s, is paid
-    back after about 12k patches); otherwise ``precision`` unchanged."""
+    (1.8x ONNX Runtime fp32 there, descriptors within cosine 0.998 of fp32; torch's import, about 2 s,
+    is paid back after about 12k patches); otherwise ``precision`` unchanged."""
     if precision == "auto" and backend in ("auto", "torch") and device_type(device_name(device)) == "cpu" \
             and cpu_has_bf16():
         return "bf16"

@@ -10,6 +10,7 @@ below without importing it.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -87,24 +88,17 @@ def cpu_threads() -> int:
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags as Linux reports them (``/proc/cpuinfo``); empty where it cannot be read."""
-    global _CPU_FLAGS
-    if _CPU_FLAGS is None:
-        flags: set[str] = set()
-        try:
-            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-                for line in cpuinfo:
-                    if line.startswith("flags"):
-                        flags.update(line.split(":", 1)[1].split())
-                        break
-        except OSError:
-            pass
-        _CPU_FLAGS = frozenset(flags)
-    return _CPU_FLAGS
-
-
-_CPU_FLAGS: frozenset[str] | None = None
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def cpu_has_bf16() -> bool:
