@@ -27,7 +27,8 @@ from .detect.base import Detections
 from .extreme_accept import accept_extreme, repeated_pattern_problem
 from .io import WorkingImage, load_working
 from .patches import build_pyramid
-from .pipeline import Features, Pipeline
+from .frames import FrameDetector
+from .pipeline import Features, Pipeline, frame_detector
 
 #: ASIFT's angle step at tilt t is ANGLE_STEP / t degrees, over [0, 180).
 ANGLE_STEP = 72.0
@@ -314,21 +315,34 @@ class OnDemandMatcher:
         self.steps = default_steps(config) if steps is None else tuple(steps)
         self.min_inliers = config.step_inliers if min_inliers is None else int(min_inliers)
         self._pipelines: dict[tuple, Pipeline] = {}
+        self._frame_detectors: dict[tuple, FrameDetector] = {}
+
+    def _step_config(self, step: Step, group: Frames | None = None):
+        """The configuration of a step, or of one of its frame groups (the step's options, then the group's)."""
+        options = {**step.options, **({} if group is None else group.options)}
+        if group is None and self._own_acceptance(step):  # the RANSAC model; accepted by _accept_views
+            options = {**options, "accept_checks": False, "min_inliers": 4}
+        if not step.is_plain:  # 10^4-10^6 patches per image: bf16 where the CPU has it
+            options = {"precision": bulk_precision(self.config.precision, self.config.backend,
+                                                   self.config.device), **options}
+        # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
+        return self.config.with_options(
+            **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options})
 
     def pipeline(self, step: Step, group: Frames | None = None) -> Pipeline:
         """The step's pipeline (matching, verification, descriptor), or that of one of its frame groups."""
         key = (step.name, None if group is None else repr(group))
         if key not in self._pipelines:
-            options = {**step.options, **({} if group is None else group.options)}
-            if group is None and self._own_acceptance(step):  # the RANSAC model; accepted by _accept_views
-                options = {**options, "accept_checks": False, "min_inliers": 4}
-            if not step.is_plain:  # 10^4-10^6 patches per image: bf16 where the CPU has it
-                options = {"precision": bulk_precision(self.config.precision, self.config.backend,
-                                                       self.config.device), **options}
-            # the step's AffNet is the preset's choice: the base configuration says whether it may fall back
-            self._pipelines[key] = Pipeline(self.config.with_options(
-                **{"on_demand": False, "offline_fallback": self.config.offline_fallback, **options}))
+            self._pipelines[key] = Pipeline(self._step_config(step, group))
         return self._pipelines[key]
+
+    def frames(self, step: Step, group: Frames) -> FrameDetector:
+        """The frame detector of one of the step's groups: the group's frames only (the step's pipeline
+        describes them), so no descriptor is loaded per group and frame budget."""
+        key = (step.name, repr(group))
+        if key not in self._frame_detectors:
+            self._frame_detectors[key] = frame_detector(self._step_config(step, group))
+        return self._frame_detectors[key]
 
     def features(self, step: Step, work: WorkingImage | np.ndarray, pyramid: list[np.ndarray] | None = None) -> Features:
         """Features of one image (at working resolution, ``pyramid`` its reusable pyramid) for one step: every
@@ -345,14 +359,14 @@ class OnDemandMatcher:
         t0 = time.perf_counter()
         parts = []
         for group in step.groups():
-            frames = self.pipeline(step, group).frames
+            frames = self.frames(step, group)
             views = group.views()
             if len(views) == 1 and views[0].is_identity:
                 parts.append(frames(gray, pyramid=pyramid))
             elif group.density > 0:  # a detector per frame budget
                 area = float(gray.shape[0] * gray.shape[1])
-                parts.append(detect_in_views(frames, gray, views, lambda v, g=group: self.pipeline(
-                    step, g.with_budget(g.budget(v, area))).frames))
+                parts.append(detect_in_views(frames, gray, views, lambda v, g=group: self.frames(
+                    step, g.with_budget(g.budget(v, area)))))
             else:
                 parts.append(detect_in_views(frames, gray, views))
         detections = Detections.concat(parts)
@@ -438,8 +452,8 @@ class OnDemandMatcher:
             best.reason = "; ".join(f"{t['step']}: {t['reason']}" for t in tried)
         best.steps = tried
         used = [f for step in self.steps[:len(tried)]
-                for pipeline in [self.pipeline(step), *(self.pipeline(step, g) for g in step.groups())]
-                for f in pipeline.frames.fallbacks]
+                for detector in [self.pipeline(step).frames, *(self.frames(step, g) for g in step.groups())]
+                for f in detector.fallbacks]
         best.fallbacks = list({(f.option, f.asked, f.used): f for f in used}.values())  # one notice per stand-in
         best.config = self.config
         best.timings = {**{f"step {t['step']}": t["seconds"] for t in tried}, "total": time.perf_counter() - t_start}

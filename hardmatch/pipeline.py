@@ -243,6 +243,16 @@ def execution_path(config: PipelineConfig) -> str:
     return "torch" if device_type(device_name(config.device)) == "cuda" else "opencv"
 
 
+def frame_detector(config: PipelineConfig) -> FrameDetector:
+    """The frames ``config`` asks for (detector, count, affine shape, orientation), detected on the
+    descriptor's device on the torch path (:func:`execution_path`), else on the CPU."""
+    c = config
+    return FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
+                         magnification=c.magnification, contrast_threshold=c.contrast_threshold,
+                         fallback=c.offline_fallback,
+                         device=device_name(c.device) if execution_path(c) == "torch" else "cpu")
+
+
 def _torch():
     """The torch module, imported on the torch path only (:mod:`hardmatch.lazytorch`)."""
     import torch
@@ -269,10 +279,7 @@ class Pipeline:
         self.config = base.with_options(**options)
         c = self.config
         self.path = execution_path(c)
-        self.frames = FrameDetector(c.detector, nfeatures=c.nfeatures, affine=c.affine, orientation=c.orientation,
-                                    magnification=c.magnification, contrast_threshold=c.contrast_threshold,
-                                    fallback=c.offline_fallback,
-                                    device=device_name(c.device) if self.path == "torch" else "cpu")
+        self.frames = frame_detector(c)
         if c.descriptor == "hardnet":
             # the torch path runs the torch network (describe_tensor), so precision resolves for that backend
             backend = "torch" if self.path == "torch" else c.backend

@@ -158,6 +158,23 @@ def test_a_step_with_several_frame_groups_describes_them_in_one_call(hard_pair, 
     assert np.all((features.points >= 0) & (features.points <= [view.shape[1] - 1, view.shape[0] - 1]))
 
 
+def test_frame_groups_get_frame_detectors_not_pipelines(hard_pair, monkeypatch):
+    """Each group and frame budget needs only its frames: one Pipeline (with its descriptor) per step."""
+    import hardmatch.mods as mods
+
+    image, view, _ = hard_pair
+    step = Step("views", {"matcher": "fginn"}, frames=(
+        Frames({"detector": "dog", "nfeatures": 100}, (2.0, 4.0), 360.0, density=2.0),
+        Frames({"detector": "mser", "nfeatures": 100}, (1.0, 3.0), 360.0)))
+    made = []
+    real = mods.Pipeline
+    monkeypatch.setattr(mods, "Pipeline", lambda config: made.append(config) or real(config))
+    matcher = OnDemandMatcher(get_preset("wide").with_options(geometry="homography"), (step,))
+    features = matcher.features(step, view)
+    assert len(made) == 1 and len(features) > 20
+    assert matcher.frames(step, step.groups()[1]) is matcher.frames(step, step.groups()[1])
+
+
 def test_frame_budget_follows_the_area_a_view_shows():
     group = Frames({"detector": "dog", "nfeatures": 150}, (2.0, 4.0, 8.0), 360.0, density=2.0)
     area = 1000.0 * 700.0
