@@ -18,9 +18,10 @@ HardNet also runs at lower precision on CPU (``precision``):
 - ``bf16``: the torch network under bfloat16 autocast, renormalised in float32, on CPUs that
   multiply bf16 in hardware (Intel AMX, AVX-512 BF16; :func:`hardmatch.lazytorch.cpu_has_bf16`).
   On the 2-core AMX machine of 2026-12-02: 7700 patches/s against ONNX Runtime fp32's 3000 on real
-  patches (4700 against 2600 on random ones); on BostonA's patches cosine to fp32 0.9984 at worst, median 0.99995
-  (benchmarks/RESULTS.md, "HardNet in bf16 on CPU"). It imports torch (about 2 s), so only jobs that describe many patches
-  choose it by themselves (:func:`bulk_precision`: ``wide``'s view steps);
+  patches (4700 against 2600 on random ones); on BostonA/B's patches cosine to fp32 0.997 at worst,
+  median 1.0000 (benchmarks/RESULTS.md, "HardNet in bf16 on CPU"). It imports torch (about 2 s), so
+  only jobs that describe many patches choose it by themselves (:func:`bulk_precision`: ``wide``'s
+  steps after the first);
 - ``int8``: the shipped int8 ONNX model (made by ``tools/quantize_hardnet.py``, see
   :mod:`hardmatch.quantize`) run by ONNX Runtime; 1.3x fp32 there, descriptors within cosine 0.97.
 """
@@ -277,14 +278,17 @@ class HardNetDescriptor:
         """Device path: patches (N, 1, 32, 32) tensor -> descriptors (N, 128) float32 unit-norm tensor on
         :attr:`device`, with no copy to the host (the torch network, whatever :attr:`backend` says).
 
-        ``half`` (default: on CUDA) runs the network under float16 autocast; the output is
-        renormalised in float32. ``batch_size`` defaults to :data:`DEVICE_BATCH` on CUDA (large
-        batches are what keep a GPU busy), to the configured batch size elsewhere.
+        ``half`` (default: on CUDA) runs the network under float16 autocast, precision ``bf16`` under
+        bfloat16 autocast; the output is renormalised in float32. ``batch_size`` defaults to
+        :data:`DEVICE_BATCH` on CUDA (large batches are what keep a GPU busy), to the configured batch
+        size elsewhere.
         """
         import torch
 
         device, net = self.device, self.net
         half = device.type == "cuda" if half is None else half
+        bf16 = self.precision == "bf16"  # CPU only (resolve_precision), as in the batched path
+        autocast_dtype = torch.bfloat16 if bf16 else torch.float16
         if batch_size is None:
             on_cuda = device.type == "cuda"
             batch_size = max(self.runner.batch_size, DEVICE_BATCH) if on_cuda else self.runner.batch_size
@@ -294,7 +298,7 @@ class HardNetDescriptor:
             for start in range(0, patches.shape[0], batch_size):
                 batch = patches[start:start + batch_size].to(device, torch.float32)
                 batch = batch.contiguous(memory_format=memory_format)
-                with torch.autocast(device.type, dtype=torch.float16, enabled=half):
+                with torch.autocast(device.type, dtype=autocast_dtype, enabled=half or bf16):
                     out = net(batch)
                 outputs.append(torch.nn.functional.normalize(out.float(), dim=1))
         if not outputs:

@@ -75,3 +75,16 @@ def test_wide_describes_its_view_steps_in_bf16_and_its_first_step_as_configured(
     assert [matcher.pipeline(step).descriptor.precision for step in later] == ["bf16"] * len(later)
     fixed = OnDemandMatcher(get_preset("wide").with_options(device="cpu", precision="fp32"))
     assert {fixed.pipeline(step).descriptor.precision for step in fixed.steps} == {"fp32"}
+
+
+@need_bf16
+def test_device_path_runs_bf16_too(patches):
+    """describe_tensor (the torch path) honours precision bf16 as the batched path does."""
+    import torch
+
+    runner = HardNetDescriptor(device="cpu", precision="bf16")
+    on_device = runner.describe_tensor(torch.from_numpy(patches)).numpy()
+    batched = runner(patches)
+    assert np.sum(on_device * batched, axis=1).min() > 0.9999
+    fp32 = HardNetDescriptor(device="cpu", backend="torch", precision="fp32").describe_tensor(torch.from_numpy(patches))
+    assert not np.allclose(on_device, fp32.numpy(), atol=1e-6)  # it did not run in float32
