@@ -46,8 +46,8 @@ def test_block_rows_shrink_with_many_columns(descriptors, monkeypatch):
 
 @pytest.mark.parametrize("shape", [(40, 10), (50, 300), (30, 5000)])
 def test_smallest_k_per_row_is_a_stable_sort_prefix(shape):
-    """The bounded selection (a strided sample bounds the k-th value) against a full stable sort,
-    with tied values; a row whose sample bound is NaN takes the full partition."""
+    """The bounded selection (the k-th smallest of the run minima bounds the k-th value) against a
+    full stable sort, with tied values; a row whose bound is NaN is sorted in full."""
     from hardmatch.match import smallest_k
 
     rng = np.random.default_rng(3)
