@@ -1,4 +1,4 @@
-"""Measure the model-acceptance checks (hardmatch/accept.py): the frame (LAF) errors of the inliers
+"""Measure the model-acceptance checks (hardmatch/geometry/acceptance.py): the frame (LAF) errors of the inliers
 of right models (dev pairs, judged by ground truth) against those of wrong models (non-matching
 pairs, and dev pairs whose model misses the ground truth), and what the checks accept.
 
@@ -11,7 +11,7 @@ the inliers of models below ``min_inliers`` are kept for the statistics, ``ransa
 configuration, the RANSAC model and inliers with their frames (``OUT/NAME.npz``, resumable).
 The configurations are the presets and, for ``wide``, each MODS step on the features
 accumulated up to it (``wide/hessaff-affnet``, ``wide/views-dog``; ``wide/base`` is
-``default``). ``report`` applies :func:`hardmatch.accept.accept` offline, so tolerances can be
+``default``). ``report`` applies :func:`hardmatch.geometry.acceptance.accept` offline, so tolerances can be
 swept without re-running anything (``--set MAX_ANGLE_ERROR=45``); ``--attempts N`` re-runs
 DEGENSAC with seeds 1..N-1 on the stored tentative matches as the pipeline's ``ransac_attempts``
 does (the accepted model with the most inliers wins), judged by the ground truth again.
@@ -31,11 +31,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hardmatch import accept as acc  # noqa: E402
+from hardmatch.geometry import acceptance as acc  # noqa: E402
 from hardmatch.datasets.registry import read_dataset  # noqa: E402
 from hardmatch.datasets.scoring import judge  # noqa: E402
-from hardmatch.io import load_gray  # noqa: E402
-from hardmatch.pipeline import Features, Pipeline  # noqa: E402
+from hardmatch.core.io import load_gray  # noqa: E402
+from hardmatch.core.records import Features  # noqa: E402
+from hardmatch.twoview.pipeline import Pipeline  # noqa: E402
 
 SHARED = Path(os.environ.get("HARDMATCH_SHARED", REPO.parent / "shared"))
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
@@ -112,7 +113,7 @@ _STEP_FEATURES: dict = {}
 
 def _wide_step(config: str, geometry: str, gray1, gray2):
     """The RANSAC output of a wide step on the features of all steps up to it (checks off)."""
-    from hardmatch.mods import OnDemandMatcher
+    from hardmatch.twoview.on_demand import OnDemandMatcher
 
     if geometry not in _WIDE:
         _WIDE[geometry] = OnDemandMatcher(Pipeline("wide", geometry=geometry, accept_checks=False,
@@ -147,7 +148,7 @@ def _outlier_models(rows: list) -> list:
     """More wrong models from real data: DEGENSAC (as the pipeline runs it) on the tentative
     matches of a homography dev pair that the ground truth H puts more than 10 px off, i.e. a
     pair's real outliers alone; its model and "inliers" are those of a wrong model."""
-    from hardmatch.verify import verify
+    from hardmatch.geometry.ransac import verify
 
     truth = _ground_truth_h()
     extra = []
@@ -181,7 +182,7 @@ def report(args) -> None:
     if args.outlier_models:
         rows += _outlier_models(rows)
     # non-matching pairs also under F: same features and tentative matches, only RANSAC's model differs
-    from hardmatch.verify import verify
+    from hardmatch.geometry.ransac import verify
 
     for dataset, pair, config, g, d in list(rows):
         if dataset == "nonmatching" and g == "homography":
@@ -256,9 +257,9 @@ def _specs() -> dict:
 
 
 def _verdict(d: dict, geometry: str, min_inliers: int, attempts: int = 1, spec=None) -> dict:
-    """Before: RANSAC (seed 0) found >= min_inliers; after: :func:`hardmatch.accept.accept` passes
+    """Before: RANSAC (seed 0) found >= min_inliers; after: :func:`hardmatch.geometry.acceptance.accept` passes
     (best of ``attempts`` seeds; a recomputed model is judged against ``spec``, none: negative)."""
-    from hardmatch.verify import verify
+    from hardmatch.geometry.ransac import verify
 
     has = d["model"].shape == (3, 3)
     before = bool(has and d["inliers"].sum() >= min_inliers)
@@ -314,7 +315,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="collect: only these pair names")
     parser.add_argument("--min-inliers", type=int, default=10)
     parser.add_argument("--attempts", type=int, default=3, help="report: RANSAC attempts (the pipeline's ransac_attempts)")
-    parser.add_argument("--set", action="append", help="report: NAME=VALUE overrides a tolerance of hardmatch.accept")
+    parser.add_argument("--set", action="append", help="report: NAME=VALUE overrides a tolerance of hardmatch.geometry.acceptance")
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--outlier-models", action="store_true",
                         help="report: add wrong models fitted to each dev pair's ground-truth outliers")

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hardmatch.config import get_preset
+from hardmatch.twoview.config import get_preset
 from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
 from hardmatch.evaluation.specs import parse_pipeline_spec
-from hardmatch.io import load_gray
-from hardmatch.pipeline import Pipeline
+from hardmatch.core.io import load_gray
+from hardmatch.twoview.pipeline import Pipeline
 
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
 MATCH_OPTIONS = {"ratio", "matcher", "fginn_radius", "ransac", "threshold", "max_iters", "confidence", "seed",

@@ -3,10 +3,10 @@
 For every pair of a Strecha scene whose optical axes differ by at most ``--max-axis-angle`` degrees,
 the tentative matches of a hardmatch preset (``default``: features at its working resolution,
 ratio test, duplicates merged; points in ORIGINAL pixels) are handed to
-:func:`hardmatch.essential.estimate_relative_pose` with the true K, for each estimator and inlier
+:func:`hardmatch.geometry.essential.estimate_relative_pose` with the true K, for each estimator and inlier
 threshold (Sampson distance in original pixels). Pose error = max(rotation error, angle between the
 translation directions, sign-free) in degrees against the ground-truth cameras, and mAA@10, as in
-:mod:`hardmatch.pose_metrics` (no pose: infinite error). No acceptance checks here: this compares
+:mod:`hardmatch.geometry.pose_metrics` (no pose: infinite error). No acceptance checks here: this compares
 estimators.
 
     python benchmarks/essential_solvers.py                       # both dev scenes, thresholds 0.5 1 2 4
@@ -29,8 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hardmatch.datasets.strecha import optical_axis_angle_deg, read_strecha_views, relative_pose  # noqa: E402
-from hardmatch.essential import METHODS, estimate_relative_pose  # noqa: E402
-from hardmatch.pose_metrics import pose_error_deg, pose_maa  # noqa: E402
+from hardmatch.geometry.essential import METHODS, estimate_relative_pose  # noqa: E402
+from hardmatch.geometry.pose_metrics import pose_error_deg, pose_maa  # noqa: E402
 
 
 def scene_pairs(scene: Path, max_axis_angle: float, max_images: int = 0):
@@ -49,7 +49,7 @@ def tentative_matches(scene: Path, pairs, preset: str, cache: Path) -> dict:
     if file.is_file():
         data = np.load(file)
         return {tuple(k.split("|")): (data[k][:, :2], data[k][:, 2:]) for k in data.files}
-    from hardmatch.pipeline import Pipeline
+    from hardmatch.twoview.pipeline import Pipeline
 
     pipeline = Pipeline(preset, geometry="fundamental", ransac_attempts=1)
     features = {}

@@ -34,10 +34,11 @@ import numpy as np
 from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
 from hardmatch.evaluation.specs import parse_pipeline_spec
-from hardmatch.io import load_gray
-from hardmatch.mods import OnDemandMatcher, Step
-from hardmatch.matcher import build_matcher
-from hardmatch.verify import verify
+from hardmatch.core.io import load_gray
+from hardmatch.twoview.on_demand import OnDemandMatcher
+from hardmatch.twoview.steps import Step
+from hardmatch.twoview.api import build_matcher
+from hardmatch.geometry.ransac import verify
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared"

@@ -28,8 +28,8 @@ def heldout_table(images: list[str], weights: list[str], pairs: int, device: str
     import torch
 
     from hardmatch.train.validate import evaluate_baselines, fpr_at_recall, hardnet_distances, make_validation_set
-    from hardmatch.describe import HardNetDescriptor
-    from hardmatch.weights import int8_model_name, load_hardnet
+    from hardmatch.features.describe import HardNetDescriptor
+    from hardmatch.nets.weights import int8_model_name, load_hardnet
 
     data = make_validation_set(images, num_pairs=pairs)
     p1, p2, is_match = data

@@ -53,7 +53,7 @@ def argpartition_nearest(d1: np.ndarray, d2: np.ndarray, k: int, block: int) -> 
 
 
 def run_variant(variant: str, rows: int, columns: int, k: int) -> dict:
-    from hardmatch import match as matchlib
+    from hardmatch.matching import matchers as matchlib
 
     d1, d2 = descriptors(rows, columns)
     t0 = time.perf_counter()

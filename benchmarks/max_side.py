@@ -23,7 +23,7 @@ import numpy as np
 
 from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
-from hardmatch.matcher import build_matcher
+from hardmatch.twoview.api import build_matcher
 
 SETS = {"homogr": ("data/homogr", "cmp"), "kusvod2-dev": ("data/kusvod2-dev", "cmp"), "graf": ("data/oxford/graf", "oxford")}
 

@@ -117,7 +117,7 @@ def measure(megapixels: float, pair_args: tuple = (), source: Path | None = None
 
 def _jpeg_size(path: Path) -> tuple[int, int] | None:
     sys.path.insert(0, str(REPO))  # this checkout's hardmatch, as the measured process uses
-    from hardmatch.io import header_size
+    from hardmatch.core.io import header_size
 
     return header_size(np.fromfile(str(path), np.uint8))
 

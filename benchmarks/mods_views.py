@@ -14,11 +14,11 @@ import argparse
 import time
 from pathlib import Path
 
-from hardmatch.config import get_preset
+from hardmatch.twoview.config import get_preset
 from hardmatch.datasets.registry import read_dataset
 from hardmatch.datasets.scoring import judge
-from hardmatch.io import load_gray
-from hardmatch.mods import OnDemandMatcher
+from hardmatch.core.io import load_gray
+from hardmatch.twoview.on_demand import OnDemandMatcher
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -31,7 +31,7 @@ def load_specs(shared: Path) -> dict:
 
 
 def views_step(config):
-    """The first view-synthesis step of ``wide`` (``hardmatch.mods.default_steps``)."""
+    """The first view-synthesis step of ``wide`` (``hardmatch.twoview.on_demand.default_steps``)."""
     return next(step for step in OnDemandMatcher(config).steps if step.name == "views")
 
 

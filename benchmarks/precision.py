@@ -23,7 +23,7 @@ DEFAULT_PAIR = (str(ROOT.parent / "shared" / "data" / "homogr" / "BostonA.jpg"),
 
 def precisions() -> tuple[str, ...]:
     """fp32 (the reference), int8, and bf16 where this CPU has it."""
-    from hardmatch.lazytorch import cpu_has_bf16
+    from hardmatch.core.lazytorch import cpu_has_bf16
 
     return ("fp32", "int8") + (("bf16",) if cpu_has_bf16() else ())
 
@@ -44,11 +44,11 @@ def interleaved(functions: dict, repeat: int) -> dict[str, float]:
 def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1], nfeatures: int = 8000,
                     repeat: int = 3, quantize_cost: bool = False) -> str:
     import hardmatch
-    from hardmatch.describe import HardNetDescriptor
-    from hardmatch.io import load_gray
-    from hardmatch.match import DEFAULT_RATIO
-    from hardmatch.patches import extract_patches
-    from hardmatch.quantize import descriptor_agreement
+    from hardmatch.features.describe import HardNetDescriptor
+    from hardmatch.core.io import load_gray
+    from hardmatch.matching.matchers import DEFAULT_RATIO
+    from hardmatch.features.patches import extract_patches
+    from hardmatch.nets.quantize import descriptor_agreement
 
     lines = []
     describers = {}
@@ -67,9 +67,9 @@ def precision_table(image1: str = DEFAULT_PAIR[0], image2: str = DEFAULT_PAIR[1]
                  f"{len(patches[0])} + {len(patches[1])} patches, median of {repeat} interleaved runs"]
 
     if quantize_cost:
-        from hardmatch.int8_calibration import calibration_images, calibration_patches
-        from hardmatch.quantize import calibration_method, onnx_model_bytes, quantize_int8
-        from hardmatch.weights import DEFAULT_DESCRIPTOR, load_hardnet
+        from hardmatch.features.int8_calibration import calibration_images, calibration_patches
+        from hardmatch.nets.quantize import calibration_method, onnx_model_bytes, quantize_int8
+        from hardmatch.nets.weights import DEFAULT_DESCRIPTOR, load_hardnet
 
         t0 = time.perf_counter()
         quantize_int8(onnx_model_bytes(load_hardnet(DEFAULT_DESCRIPTOR)),

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 import torch
 
-from hardmatch.lazytorch import cpu_has_bf16
+from hardmatch.core.lazytorch import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARDMATCH_SHARED", ROOT.parent / "shared"))  # as the tests and other benchmarks
@@ -75,7 +75,7 @@ def timed(fn, repeat: int, device: torch.device, warmup: bool = True) -> tuple[f
 
 def prepare_torch_home(weights_dir: Path) -> Path:
     """A temporary TORCH_HOME with AffNet/OriNet and hardmatch's HardNet under kornia's file names."""
-    from hardmatch.weights import load_state_dict
+    from hardmatch.nets.weights import load_state_dict
 
     home = Path(tempfile.mkdtemp(prefix="hardmatch-bench-"))
     checkpoints = home / "hub" / "checkpoints"
@@ -141,7 +141,7 @@ def kornia_pair(gray1: np.ndarray, gray2: np.ndarray, nfeatures: int, name: str,
     """kornia features of both images, its SNN matcher on the device, then hardmatch's DEGENSAC (the same RANSAC)."""
     import kornia.feature as KF
 
-    from hardmatch.verify import verify
+    from hardmatch.geometry.ransac import verify
 
     module = kornia_module(name, nfeatures, device)
 
@@ -159,7 +159,7 @@ def kornia_pair(gray1: np.ndarray, gray2: np.ndarray, nfeatures: int, name: str,
 
 
 def hardnet_only(batch: int, backend: str, device: str, half: bool, precision: str = "fp32"):
-    from hardmatch.describe import HardNetDescriptor
+    from hardmatch.features.describe import HardNetDescriptor
 
     describe = HardNetDescriptor(device=device, batch_size=batch, backend=backend, precision=precision)
     count = max(2048, batch)
@@ -229,8 +229,8 @@ def speed_table(argv: list[str] | None = None) -> str:
     header = (f"image {Path(args.image).name} {gray.shape[1]}x{gray.shape[0]}, nfeatures {args.nfeatures}, "
               f"device {device}, hardmatch path {args.path}; {machine(device)}")
     print(header)
-    from hardmatch.config import PipelineConfig
-    from hardmatch.pipeline import execution_path
+    from hardmatch.twoview.config import PipelineConfig
+    from hardmatch.twoview.pipeline import execution_path
 
     n, dev, path = args.nfeatures, str(device), args.path
     rows = [  # (name, factory, baseline row name for the ratio, is kornia, unit)

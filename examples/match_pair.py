@@ -17,5 +17,5 @@ img2 = sys.argv[2] if len(sys.argv) > 2 else shared / "BostonB.jpg"
 result = hardmatch.match_pair(img1, img2, geometry="homography")
 print(f"inliers {result.num_inliers} of {result.num_matches} tentative; H =\n{result.H}")
 if len(sys.argv) > 3:
-    gray1, gray2 = hardmatch.io.load_gray(img1), hardmatch.io.load_gray(img2)
+    gray1, gray2 = hardmatch.core.io.load_gray(img1), hardmatch.core.io.load_gray(img2)
     cv2.imwrite(sys.argv[3], draw_matches(gray1, gray2, *result.inlier_points))

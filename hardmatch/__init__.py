@@ -10,12 +10,13 @@ Quick use::
     keypoints, descriptors = sift_like.detectAndCompute(gray, None)
 """
 
-from .config import PRESETS, PipelineConfig
-from .errors import HardmatchError, ImageError, NoModelError, WeightsError
-from .feature2d import HardNet_create, HardNetFeature2D
-from . import io
-from .matcher import build_matcher, match_pair
-from .pipeline import Features, PairResult, Pipeline
+from .twoview.config import PRESETS, PipelineConfig
+from .core.errors import HardmatchError, ImageError, NoModelError, WeightsError
+from .twoview.feature2d import HardNet_create, HardNetFeature2D
+from .core import io  # noqa: F401 (hardmatch.io: image loading, public)
+from .twoview.api import build_matcher, match_pair
+from .core.records import Features, PairResult
+from .twoview.pipeline import Pipeline
 
 __version__ = "0.1.0"
 

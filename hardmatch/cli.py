@@ -13,10 +13,10 @@ from pathlib import Path
 
 import click
 
-from .config import PRESETS, field_kind, option_fields
+from .twoview.config import PRESETS, field_kind, option_fields
 from .datasets.registry import FORMATS
 from .datasets.spec import GEOMETRIES
-from .errors import HardmatchError
+from .core.errors import HardmatchError
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
@@ -89,8 +89,8 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
     Exit 0 when a model was found, 1 when not (the reason is printed), 3 for bad images.
     """
-    from .matcher import build_matcher
-    from .verify import resolve_method
+    from .twoview.api import build_matcher
+    from .geometry.ransac import resolve_method
 
     pipeline = build_matcher(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
     work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
@@ -143,8 +143,8 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 def _with_cameras(matcher, paths, works):
     """Geometry essential: the cameras of both images (given, else EXIF, else the prior, with a notice
     for each image not given), and the matcher configured with them. -> (matcher, sources)."""
-    from .intrinsics import format_intrinsics, resolve_pair
-    from .matcher import build_matcher
+    from .geometry.intrinsics import format_intrinsics, resolve_pair
+    from .twoview.api import build_matcher
 
     config = matcher.config
     cameras = resolve_pair(config.intrinsics, None, None, paths, [w.original_shape for w in works])
@@ -245,8 +245,8 @@ def extract(patches_file, output, weights, device):
     import numpy as np
 
     from .datasets.patch_datasets import read_hpatches_file
-    from .describe import HardNetDescriptor
-    from .weights import DEFAULT_DESCRIPTOR
+    from .features.describe import HardNetDescriptor
+    from .nets.weights import DEFAULT_DESCRIPTOR
 
     patches = read_hpatches_file(patches_file, patch_size=32)
     descriptors = HardNetDescriptor(weights or DEFAULT_DESCRIPTOR, device=device)(patches)
@@ -263,7 +263,7 @@ def extract(patches_file, output, weights, device):
 def export(output, fmt, weights):
     """Export the descriptor network (patches (N,1,32,32) -> descriptors (N,128)) to TorchScript or ONNX."""
     from .train.export import export_onnx, export_torchscript
-    from .weights import DEFAULT_DESCRIPTOR
+    from .nets.weights import DEFAULT_DESCRIPTOR
 
     fmt = fmt or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
     (export_onnx if fmt == "onnx" else export_torchscript)(weights or DEFAULT_DESCRIPTOR, output)
@@ -345,9 +345,9 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
 
 
 def _eval_reconstruct(scene: Path, out_dir, pipelines, scheduler, workers: int, colmap: bool) -> None:
-    """``eval --reconstruct``: :func:`hardmatch.scene.evaluate.evaluate_reconstruction` with the table printed."""
+    """``eval --reconstruct``: :func:`hardmatch.scene.versus_colmap.evaluate_reconstruction` with the table printed."""
     from .evaluation.specs import parse_pipeline_specs
-    from .scene.evaluate import RESULTS_MD, evaluate_reconstruction
+    from .scene.versus_colmap import RESULTS_MD, evaluate_reconstruction
     from .scene.executor import make_executor
 
     specs = parse_pipeline_specs(pipelines)
@@ -402,7 +402,7 @@ def reconstruct(images, out, preset, pairs_spec, camera_mode, scheduler, workers
     Exit 0 with a model, 1 without, 2 bad options, 3 fewer than two readable images, 5 a folder
     that is missing, empty or holds one image.
     """
-    from .pipeline import Pipeline
+    from .twoview.pipeline import Pipeline
     from .scene.executor import make_executor
     from .scene.reconstruct import reconstruct as run, summary_line
 

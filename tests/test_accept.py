@@ -1,11 +1,11 @@
-"""Model acceptance (hardmatch/accept.py): LAF consistency, duplicate merging, homography sanity,
+"""Model acceptance (hardmatch/geometry/acceptance.py): LAF consistency, duplicate merging, homography sanity,
 and on real pairs: a non-matching pair is rejected by every preset with a reason, a matching one kept."""
 
 import numpy as np
 import pytest
 
-from hardmatch import accept as acc
-from hardmatch import laf
+from hardmatch.geometry import acceptance as acc
+from hardmatch.core import laf
 
 from .conftest import need_shared
 
@@ -135,7 +135,7 @@ def test_real_nonmatching_pair_is_rejected_by_every_preset(preset, nonmatching_p
     assert not result.success and result.F is None and result.reason
     assert result.num_inliers == 0
     if preset == "wide":  # every step was tried and each says why it failed
-        from hardmatch.mods import default_steps
+        from hardmatch.twoview.steps import default_steps
 
         assert [s["step"] for s in result.steps] == [step.name for step in default_steps(result.config)]
         assert all(s["reason"] for s in result.steps) and result.reason.startswith("base: ")
@@ -183,8 +183,9 @@ def test_pairs_file_marks_nonmatching_pairs_and_eval_counts_false_accepts(tmp_pa
 def test_essential_is_checked_through_its_fundamental_matrix():
     """Frames whose centres and axis end points are projections of 3D points seen by a calibrated pose
     pass the F check via F = K2^-T E K1^-1; the same frames shifted across the epipolar lines fail."""
-    from hardmatch.essential import essential_from_pose, fundamental_from_essential
-    from hardmatch.intrinsics import calibration_matrix
+    from hardmatch.geometry.essential import essential_from_pose
+    from hardmatch.core.model_maps import fundamental_from_essential
+    from hardmatch.geometry.intrinsics import calibration_matrix
 
     k = calibration_matrix(800.0, 800.0, 320.0, 240.0)
     a = np.radians(10)

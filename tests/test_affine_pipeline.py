@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import hardmatch
-from hardmatch import laf
+from hardmatch.core import laf
 from hardmatch.cli import main
 
 from .conftest import need_shared, reprojection_error

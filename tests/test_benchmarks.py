@@ -35,7 +35,7 @@ def test_matching_neighbours_benchmark_finds_the_same_neighbours_as_argpartition
     import numpy as np
 
     from benchmarks.matching_neighbours import argpartition_nearest, descriptors
-    from hardmatch.match import nearest_k
+    from hardmatch.matching.matchers import nearest_k
 
     d1, d2 = descriptors(300, 2000, seed=1)
     old_idx, old_dist = argpartition_nearest(d1, d2, 10, 128)

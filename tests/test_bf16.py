@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hardmatch import describe
-from hardmatch.config import get_preset
-from hardmatch.describe import HardNetDescriptor, bulk_precision
-from hardmatch.frames import FrameDetector
-from hardmatch.lazytorch import cpu_has_bf16
-from hardmatch.mods import OnDemandMatcher
-from hardmatch.patches import extract_patches
+from hardmatch.features import describe
+from hardmatch.twoview.config import get_preset
+from hardmatch.features.describe import HardNetDescriptor, bulk_precision
+from hardmatch.features.frames import FrameDetector
+from hardmatch.core.lazytorch import cpu_has_bf16
+from hardmatch.twoview.on_demand import OnDemandMatcher
+from hardmatch.features.patches import extract_patches
 
 from .conftest import textured_image
 

@@ -10,7 +10,7 @@ import pytest
 
 from hardmatch.datasets.calibrated_pairs import is_calibrated_pairs, read_calibrated_pairs
 from hardmatch.datasets.strecha import read_strecha_pairs, read_strecha_views, relative_pose
-from hardmatch.errors import DatasetError
+from hardmatch.core.errors import DatasetError
 
 from .conftest import need_shared
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hardmatch
-from hardmatch.config import PRESETS, PipelineConfig, _opt, field_kind
+from hardmatch.core.options import field_kind, option as _opt
+from hardmatch.twoview.config import PRESETS, PipelineConfig
 
 from .conftest import reprojection_error, synthetic_texture
 

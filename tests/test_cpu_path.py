@@ -1,7 +1,7 @@
 """The default CPU path: HardNet from the shipped fp32 ONNX model, and a pair matched without torch.
 
 Importing torch costs about 1.35 s per process on a 2-core machine; the CPU path (OpenCV, ONNX
-Runtime, numpy) does not need it (hardmatch/lazytorch.py).
+Runtime, numpy) does not need it (hardmatch/core/lazytorch.py).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from hardmatch.describe import HardNetDescriptor  # noqa: E402
-from hardmatch.lazytorch import gpu_driver_present  # noqa: E402
-from hardmatch.weights import DEFAULT_DESCRIPTOR, FP32_ONNX_MODELS  # noqa: E402
+from hardmatch.features.describe import HardNetDescriptor  # noqa: E402
+from hardmatch.core.lazytorch import gpu_driver_present  # noqa: E402
+from hardmatch.nets.weights import DEFAULT_DESCRIPTOR, FP32_ONNX_MODELS  # noqa: E402
 
 
 def _texture(size: int = 480, seed: int = 0) -> np.ndarray:
@@ -79,7 +79,7 @@ def test_shipped_model_needs_onnx_runtime_only(monkeypatch, tmp_path):
     weights that would need an export fall back to torch under ``auto``."""
     import torch
 
-    from hardmatch.nets import HardNet
+    from hardmatch.nets.hardnet import HardNet
 
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx -> ImportError
     assert HardNetDescriptor(DEFAULT_DESCRIPTOR, device="cpu").backend == "onnxruntime"

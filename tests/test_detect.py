@@ -4,14 +4,14 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch import laf
-from hardmatch.detect.hessian import HessianDetector
-from hardmatch.detect.mser import MSERDetector
-from hardmatch.detect.orientation import DominantGradientOrientation, OriNetOrientation
-from hardmatch.detect.shape import AffNetShape, BaumbergShape
-from hardmatch.errors import WeightsError
-from hardmatch.frames import FrameDetector, parse_detector
-from hardmatch.patches import extract_patches
+from hardmatch.core import laf
+from hardmatch.features.hessian import HessianDetector
+from hardmatch.features.mser import MSERDetector
+from hardmatch.features.orientation import DominantGradientOrientation, OriNetOrientation
+from hardmatch.features.shape import AffNetShape, BaumbergShape
+from hardmatch.core.errors import WeightsError
+from hardmatch.features.frames import FrameDetector, parse_detector
+from hardmatch.features.patches import extract_patches
 
 
 
@@ -164,8 +164,8 @@ def test_torch_dog_finds_the_opencv_frames_on_a_real_image():
     """Device DoG (plain torch, here on CPU) against OpenCV SIFT's detector: same blobs, same scales."""
     import torch
 
-    from hardmatch.detect.dog import DoGDetector
-    from hardmatch.patches_torch import image_tensor
+    from hardmatch.features.dog import DoGDetector
+    from hardmatch.features.patches_torch import image_tensor
 
     from .conftest import need_shared
 
@@ -194,7 +194,7 @@ def test_torch_dog_finds_the_opencv_frames_on_a_real_image():
 def test_torch_dominant_orientation_equals_the_numpy_one(texture):
     import torch
 
-    from hardmatch.detect.orientation import dominant_gradient_angles, gradient_orientation_peaks_torch
+    from hardmatch.features.orientation import dominant_gradient_angles, gradient_orientation_peaks_torch
 
     frames = HessianDetector(300)(texture).lafs
     patches = extract_patches(texture, frames)
@@ -209,7 +209,7 @@ def test_torch_dominant_orientation_equals_the_numpy_one(texture):
 
 
 def test_torch_hessian_gives_the_opencv_filter_frames():
-    from hardmatch.patches_torch import image_tensor
+    from hardmatch.features.patches_torch import image_tensor
 
     from .conftest import need_shared
 
@@ -226,7 +226,7 @@ def test_torch_hessian_gives_the_opencv_filter_frames():
 
 def test_baumberg_on_device_patches_adapts_like_the_numpy_one():
     """Baumberg's iteration with patches and moments on the device (torch image) vs numpy, same frames."""
-    from hardmatch.patches_torch import build_pyramid_torch, image_tensor
+    from hardmatch.features.patches_torch import build_pyramid_torch, image_tensor
 
     from .conftest import need_shared
 

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hardmatch.accept import laf_consistent
-from hardmatch.essential import (METHODS, estimate_relative_pose, essential_from_pose, fundamental_from_essential,
-                                 in_front, normalize, sampson_errors)
-from hardmatch.intrinsics import calibration_matrix, format_intrinsics
-from hardmatch.matcher import build_matcher
-from hardmatch.verify import verify
+from hardmatch.geometry.acceptance import laf_consistent
+from hardmatch.geometry.essential import (
+    METHODS, estimate_relative_pose, essential_from_pose, in_front, normalize, sampson_errors,
+)
+from hardmatch.core.model_maps import fundamental_from_essential
+from hardmatch.geometry.intrinsics import calibration_matrix, format_intrinsics
+from hardmatch.twoview.api import build_matcher
+from hardmatch.geometry.ransac import verify
 
 from .conftest import need_shared
 

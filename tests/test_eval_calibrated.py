@@ -16,7 +16,7 @@ from hardmatch.evaluation.evaluate import evaluate
 from hardmatch.evaluation.feature_cache import FeatureCache, feature_key
 from hardmatch.evaluation.runner import Runner
 from hardmatch.evaluation.specs import Task, parse_pipeline_spec
-from hardmatch.pose_metrics import pose_maa
+from hardmatch.geometry.pose_metrics import pose_maa
 
 from .conftest import need_shared
 
@@ -62,7 +62,7 @@ def test_feature_key_ignores_matching_options_only():
 
 
 def test_cache_capacity_bounds_the_entries(three_pairs):
-    from hardmatch.pipeline import Pipeline
+    from hardmatch.twoview.pipeline import Pipeline
 
     cache = FeatureCache(capacity=1)
     pipeline = Pipeline(parse_pipeline_spec(SIFT_F).config)

@@ -7,12 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch.config import get_preset
+from hardmatch.twoview.config import get_preset
 from hardmatch.datasets.strecha import read_strecha_pairs
-from hardmatch.essential import estimate_relative_pose
+from hardmatch.geometry.essential import estimate_relative_pose
 from hardmatch.evaluation.pose import estimated_pose, pose_from_fundamental, score_pose
-from hardmatch.pipeline import PairResult
-from hardmatch.pose_metrics import pose_error_deg
+from hardmatch.core.records import PairResult
+from hardmatch.geometry.pose_metrics import pose_error_deg
 
 from .conftest import need_shared
 

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from hardmatch.cli import main
-from hardmatch.config import get_preset
+from hardmatch.twoview.config import get_preset
 from hardmatch.datasets.spec import PairSpec
 from hardmatch.evaluation.specs import _cast, parse_pipeline_spec, resolve_geometry
 from hardmatch.evaluation.store import RESULTS_JSONL, load_results

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hardmatch.weights import load_hardnet
+from hardmatch.nets.weights import load_hardnet
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,15 @@
-"""Acceptance for extreme geometry (hardmatch.extreme_accept) on constructed cases."""
+"""Acceptance for extreme geometry (hardmatch.geometry.extreme_acceptance) on constructed cases."""
 
 import numpy as np
 import pytest
 
-from hardmatch import laf
-from hardmatch.accept import accept, homography_anisotropy, homography_jacobians, spread_problem
-from hardmatch.extreme_accept import (MAX_UNCERTAINTY_PX, accept_extreme, band_share, densest_spot,
-                                      model_uncertainty, refit_sampson, repeated_pattern_problem, sampson_errors)
-from hardmatch.verify import symmetric_transfer_error
+from hardmatch.core import laf
+from hardmatch.geometry.acceptance import accept, homography_anisotropy, homography_jacobians, spread_problem
+from hardmatch.geometry.extreme_acceptance import (
+    MAX_UNCERTAINTY_PX, accept_extreme, band_share, densest_spot, model_uncertainty, refit_sampson,
+    repeated_pattern_problem, sampson_errors,
+)
+from hardmatch.geometry.ransac import symmetric_transfer_error
 
 SIZE = (1000, 700)
 

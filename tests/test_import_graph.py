@@ -9,6 +9,11 @@ package's front, not a layer the module depends on.
 
 ``import_cycles(package_dir)`` is the checker; ``python tests/test_import_graph.py [DIR]`` prints
 the circles of any package directory (exit 1 when there are some).
+
+Rooms: the package's folders are the pipeline's rooms, in the order :data:`ROOMS` declares (lowest
+first; the modules at the package root are the front, above every room). A module may import its
+own room and the rooms below it, never one above: ``upward_imports`` lists the edges that break the
+order, and ``folder_cycles`` the circles of the folder-level graph (every folder, sub-folders too).
 """
 from __future__ import annotations
 
@@ -186,6 +191,93 @@ def test_checker_finds_circles(tmp_path):
     assert cycles[0]["cycle"] == ["pkg.a", "pkg.sub.b", "pkg.c", "pkg.a"]
     (pkg / "c.py").write_text("X = 1\n")
     assert import_cycles(pkg) == []
+
+
+#: The rooms of hardmatch/, lowest first (docs/architecture.md explains each); the root modules come last.
+ROOMS = ("core", "nets", "features", "matching", "geometry", "datasets", "twoview", "scene", "evaluation", "train")
+FRONT = "<front>"
+
+
+def room_of(module: str) -> str:
+    """``hardmatch.features.frames`` -> ``features``; modules at the package root -> :data:`FRONT`."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in ROOMS) else FRONT
+
+
+def folder_of(module: str, package_dir: Path) -> str:
+    """The folder (package) a module sits in: ``hardmatch.scene.store`` -> ``hardmatch.scene``; a
+    package's ``__init__`` sits in its own folder."""
+    path = Path(package_dir, *module.split(".")[1:])
+    return module if path.is_dir() else module.rsplit(".", 1)[0]
+
+
+def upward_imports(package_dir: Path | str, rooms: tuple[str, ...] = ROOMS) -> list[tuple[str, str]]:
+    """Edges (importer, imported) from a room to a room above it in ``rooms`` (the front above all)."""
+    order = {room: rank for rank, room in enumerate((*rooms, FRONT))}
+    graph = import_graph(package_dir)
+    found = []
+    for module, targets in graph.items():
+        for target in targets:
+            source_room, target_room = room_of(module), room_of(target)
+            if source_room not in order or target_room not in order:
+                found.append((module, target))  # a folder the declared order does not know
+            elif order[target_room] > order[source_room]:
+                found.append((module, target))
+    return sorted(found)
+
+
+def folder_cycles(package_dir: Path | str) -> list[list[str]]:
+    """Circles between folders (each a sorted list of folder names), counting every module import."""
+    package_dir = Path(package_dir).resolve()
+    folders: dict[str, set[str]] = {}
+    for module, targets in import_graph(package_dir).items():
+        source = folder_of(module, package_dir)
+        folders.setdefault(source, set())
+        for target in targets:
+            folder = folder_of(target, package_dir)
+            folders.setdefault(folder, set())
+            if folder != source:
+                folders[source].add(folder)
+    return [component for component in _strongly_connected(folders) if len(component) > 1]
+
+
+def test_rooms_import_only_rooms_below():
+    found = upward_imports(PACKAGE_DIR)
+    assert not found, "imports that go up the rooms (" + " < ".join((*ROOMS, "front")) + "):\n" + \
+        "\n".join(f"  {a} ({room_of(a)}) -> {b} ({room_of(b)})" for a, b in found)
+
+
+def test_no_circles_between_folders():
+    assert folder_cycles(PACKAGE_DIR) == []
+
+
+def test_package_root_is_only_the_front():
+    root_modules = sorted(p.name for p in PACKAGE_DIR.glob("*.py"))
+    assert len(root_modules) <= 8, root_modules
+    folders = sorted(p.name for p in PACKAGE_DIR.iterdir() if (p / "__init__.py").exists())
+    assert folders == sorted(ROOMS), f"every folder is a declared room: {folders} against {sorted(ROOMS)}"
+
+
+def test_no_module_is_over_450_lines():
+    long = {str(p.relative_to(PACKAGE_DIR)): n for p in PACKAGE_DIR.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450}
+    assert not long, long
+
+
+def test_layer_checker_finds_an_upward_import(tmp_path):
+    """The room order and the folder circles are seen through lazy and relative imports."""
+    pkg = tmp_path / "pkg"
+    for room in ("low", "high"):
+        (pkg / room).mkdir(parents=True)
+        (pkg / room / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "high" / "h.py").write_text("from ..low import l\n")
+    (pkg / "low" / "l.py").write_text("X = 1\n")
+    assert upward_imports(pkg, rooms=("low", "high")) == []
+    assert folder_cycles(pkg) == []
+    (pkg / "low" / "l.py").write_text("def f():\n    from ..high.h import l\n")
+    assert upward_imports(pkg, rooms=("low", "high")) == [("pkg.low.l", "pkg.high.h")]
+    assert folder_cycles(pkg) == [["pkg.high", "pkg.low"]]
 
 
 if __name__ == "__main__":

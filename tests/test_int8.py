@@ -1,6 +1,6 @@
 """int8 HardNet (ONNX Runtime, CPU): agreement with fp32 on real patches, precision choice, shipped model checks.
 
-The tolerances here are what ``precision="auto"`` would rely on to pick int8 on CPU (hardmatch.describe.AUTO_INT8).
+The tolerances here are what ``precision="auto"`` would rely on to pick int8 on CPU (hardmatch.features.describe.AUTO_INT8).
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from hardmatch import weights  # noqa: E402
-from hardmatch.config import PipelineConfig  # noqa: E402
-from hardmatch.describe import HardNetDescriptor  # noqa: E402
-from hardmatch.errors import WeightsError  # noqa: E402
-from hardmatch.match import DEFAULT_RATIO  # noqa: E402
-from hardmatch.quantize import descriptor_agreement  # noqa: E402
+from hardmatch.nets import weights  # noqa: E402
+from hardmatch.twoview.config import PipelineConfig  # noqa: E402
+from hardmatch.features.describe import HardNetDescriptor  # noqa: E402
+from hardmatch.core.errors import WeightsError  # noqa: E402
+from hardmatch.matching.matchers import DEFAULT_RATIO  # noqa: E402
+from hardmatch.nets.quantize import descriptor_agreement  # noqa: E402
 
 from .conftest import need_shared  # noqa: E402
 
 #: per-descriptor cosine similarity int8 vs fp32 on BostonA/B: every descriptor, and the median, per shipped
-#: weights (measured: hardnet-synth 0.994 / 0.9986; hardnet-synth-v2 0.962 / 0.9986, see hardmatch/quantize.py)
+#: weights (measured: hardnet-synth 0.994 / 0.9986; hardnet-synth-v2 0.962 / 0.9986, see hardmatch/nets/quantize.py)
 COSINE_BOUNDS = {"hardnet-synth": (0.98, 0.997), "hardnet-synth-v2": (0.95, 0.998)}
 MIN_COSINE, MEDIAN_COSINE = COSINE_BOUNDS["hardnet-synth"]
 #: nearest neighbour in the other image: fraction of descriptors whose int8 NN is the fp32 NN, over all
@@ -34,9 +34,9 @@ MIN_NN_AGREEMENT, MIN_MATCH_AGREEMENT = 0.90, 0.97
 @pytest.fixture(scope="module")
 def boston_patches():
     """Real patches (N, 1, 32, 32) of the default detector on BostonA and BostonB (1000 features each)."""
-    from hardmatch.frames import FrameDetector
-    from hardmatch.io import load_gray
-    from hardmatch.patches import extract_patches
+    from hardmatch.features.frames import FrameDetector
+    from hardmatch.core.io import load_gray
+    from hardmatch.features.patches import extract_patches
 
     folder = need_shared("data/homogr")
     detector = FrameDetector("dog", nfeatures=1000)
@@ -64,7 +64,7 @@ def test_int8_descriptors_agree_with_fp32_on_real_patches(boston_patches, name):
 
 
 def test_auto_precision_follows_auto_int8_on_cpu_onnxruntime_and_is_fp32_otherwise(monkeypatch):
-    from hardmatch import describe
+    from hardmatch.features import describe
 
     assert HardNetDescriptor(device="cpu").precision == ("int8" if describe.AUTO_INT8 else "fp32")
     monkeypatch.setattr(describe, "AUTO_INT8", True)
@@ -82,7 +82,7 @@ def test_int8_where_it_cannot_run_is_a_clear_error():
 def test_int8_without_a_shipped_model_names_the_tool(tmp_path):
     import torch
 
-    from hardmatch.nets import HardNet
+    from hardmatch.nets.hardnet import HardNet
 
     path = tmp_path / "mine.pth"
     torch.save(HardNet().state_dict(), path)
@@ -107,8 +107,8 @@ def test_quantize_recipe_on_real_patches_gives_agreeing_int8_model(boston_patche
     """The recipe of tools/quantize_hardnet.py on a small real calibration set: int8, close to fp32, repeatable."""
     import onnx
 
-    from hardmatch.describe import PatchNetRunner
-    from hardmatch.quantize import onnx_model_bytes, quantize_int8
+    from hardmatch.nets.runner import PatchNetRunner
+    from hardmatch.nets.quantize import onnx_model_bytes, quantize_int8
 
     net = weights.load_hardnet("hardnet-synth")  # the MinMax recipe of MIN_COSINE / MEDIAN_COSINE
     calibration, test = boston_patches[0][:512].astype(np.float32), boston_patches[1]

@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hardmatch.config import PipelineConfig
-from hardmatch.intrinsics import (PRIOR_FOCAL, calibration_matrix, exif_focal, format_intrinsics, parse_intrinsics,
-                                  prior_camera, resolve_camera, resolve_pair)
+from hardmatch.twoview.config import PipelineConfig
+from hardmatch.geometry.intrinsics import (
+    PRIOR_FOCAL, calibration_matrix, exif_focal, format_intrinsics, parse_intrinsics, prior_camera, resolve_camera,
+    resolve_pair,
+)
 
 
 def test_parse_once_and_twice():

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch.errors import ImageError
-from hardmatch.io import load_gray
+from hardmatch.core.errors import ImageError
+from hardmatch.core.io import load_gray
 
 from .conftest import synthetic_texture
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch.io import load_working, working_size
+from hardmatch.core.io import load_working, working_size
 
 REDUCED_FLAG = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
 #: Odd sizes whose whole 2-, 4- and 8-blocks cover different widths/heights (so the scale tells r apart).

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from hardmatch import laf
+from hardmatch.core import laf
 
 
 def test_keypoint_round_trip_keeps_centre_size_angle():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hardmatch.match import match, nearest_two
+from hardmatch.matching.matchers import match, nearest_two
 
 
 def _unit(x):
@@ -31,7 +31,7 @@ def test_blocks_give_the_same_neighbours_as_brute_force(descriptors):
 def test_block_rows_shrink_with_many_columns(descriptors, monkeypatch):
     """A block of the distance matrix stays within MATCH_BLOCK_BYTES however many columns: a wide-step
     pair with 200k features per image asked 4096 x 200k (3.3 GB) per block and was killed."""
-    from hardmatch import match as matchlib
+    from hardmatch.matching import matchers as matchlib
 
     assert matchlib.bounded_block(4096, 2000) == 4096                 # the usual sizes are untouched
     assert matchlib.bounded_block(4096, 200_000) * 200_000 * 4 <= matchlib.MATCH_BLOCK_BYTES
@@ -40,15 +40,17 @@ def test_block_rows_shrink_with_many_columns(descriptors, monkeypatch):
     expected = nearest_two(d1, d2)
     monkeypatch.setattr(matchlib, "MATCH_BLOCK_BYTES", 300 * 4 * 20)  # 20 rows per block here
     assert matchlib.bounded_block(4096, len(d2)) == 20
-    for got, want in zip(nearest_two(d1, d2), expected):
-        np.testing.assert_array_equal(got, want)
+    (index, distance), (want_index, want_distance) = nearest_two(d1, d2), expected
+    np.testing.assert_array_equal(index, want_index)
+    # the BLAS product may round the last bit differently for another block height (seen on an AMX Xeon)
+    np.testing.assert_allclose(distance, want_distance, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(40, 10), (50, 300), (30, 5000)])
 def test_smallest_k_per_row_is_a_stable_sort_prefix(shape):
     """The bounded selection (the k-th smallest of the run minima bounds the k-th value) against a
     full stable sort, with tied values; a row whose bound is NaN is sorted in full."""
-    from hardmatch.match import smallest_k
+    from hardmatch.matching.matchers import smallest_k
 
     rng = np.random.default_rng(3)
     values = rng.random(shape).astype(np.float32)
@@ -67,7 +69,7 @@ def test_smallest_k_per_row_is_a_stable_sort_prefix(shape):
 
 @pytest.mark.parametrize("k", [1, 3, 5, 10])
 def test_k_nearest_in_blocks_match_brute_force(descriptors, k):
-    from hardmatch.match import nearest_k
+    from hardmatch.matching.matchers import nearest_k
 
     d1, d2 = descriptors
     full = np.linalg.norm(d1[:, None] - d2[None], axis=2)

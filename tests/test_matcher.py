@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 import hardmatch
-from hardmatch.errors import HardmatchError
-from hardmatch.matcher import build_matcher
-from hardmatch.mods import OnDemandMatcher
-from hardmatch.pipeline import Pipeline
+from hardmatch.core.errors import HardmatchError
+from hardmatch.twoview.api import build_matcher
+from hardmatch.twoview.on_demand import OnDemandMatcher
+from hardmatch.twoview.pipeline import Pipeline
 
 from .conftest import reprojection_error, textured_image
 

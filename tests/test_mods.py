@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hardmatch import laf
+from hardmatch.core import laf
 from hardmatch.cli import main
-from hardmatch.config import get_preset
-from hardmatch.detect.base import Detections
-from hardmatch.mods import Frames, OnDemandMatcher, Step, View, default_steps, detect_in_views, synthesize, view_set
+from hardmatch.twoview.config import get_preset
+from hardmatch.features.detections import Detections
+from hardmatch.twoview.steps import Frames, Step, default_steps
+from hardmatch.twoview.on_demand import OnDemandMatcher
+from hardmatch.twoview.views import View, detect_in_views, synthesize, view_set
 
 from .conftest import need_shared, reprojection_error, textured_image
 
@@ -160,7 +162,7 @@ def test_a_step_with_several_frame_groups_describes_them_in_one_call(hard_pair, 
 
 def test_frame_groups_get_frame_detectors_not_pipelines(hard_pair, monkeypatch):
     """Each group and frame budget needs only its frames: one Pipeline (with its descriptor) per step."""
-    import hardmatch.mods as mods
+    import hardmatch.twoview.on_demand as mods
 
     image, view, _ = hard_pair
     step = Step("views", {"matcher": "fginn"}, frames=(

@@ -1,4 +1,4 @@
-"""hardmatch/neighbours.py close_pairs: same pairs as scipy's cKDTree.query_pairs, and the duplicate
+"""hardmatch/core/close_pairs.py close_pairs: same pairs as scipy's cKDTree.query_pairs, and the duplicate
 filters built on it (accept.unique_correspondences, accept.distinct_count, laf.unique) unchanged."""
 
 import os
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from hardmatch import accept as acc
-from hardmatch import laf
-from hardmatch.neighbours import close_pairs
+from hardmatch.geometry import acceptance as acc
+from hardmatch.core import laf
+from hardmatch.core.close_pairs import close_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -223,8 +223,8 @@ def test_laf_unique_unchanged(seed):
 
 def test_duplicate_filters_do_not_import_scipy_spatial():
     code = ("import sys, numpy as np\n"
-            "from hardmatch.accept import unique_correspondences, distinct_count\n"
-            "from hardmatch.laf import from_center_radius_angle, unique\n"
+            "from hardmatch.geometry.acceptance import unique_correspondences, distinct_count\n"
+            "from hardmatch.core.laf import from_center_radius_angle, unique\n"
             "rng = np.random.default_rng(0)\n"
             "p = rng.uniform(0, 50, (300, 2))\n"
             "keep = unique_correspondences(p, p + 1.0, rng.uniform(0, 1, 300))\n"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hardmatch.nets import HardNet
+from hardmatch.nets.hardnet import HardNet
 
 
 def test_state_dict_keys_and_shapes_equal_kornia():
@@ -47,7 +47,7 @@ def test_wrong_shape_is_rejected():
 
 def test_onnxruntime_backend_gives_the_torch_descriptors():
     pytest.importorskip("onnxruntime")
-    from hardmatch.describe import HardNetDescriptor
+    from hardmatch.features.describe import HardNetDescriptor
 
     patches = np.random.default_rng(0).uniform(0, 255, (300, 1, 32, 32)).astype(np.float32)
     torch_desc = HardNetDescriptor(device="cpu", backend="torch", batch_size=128)(patches)

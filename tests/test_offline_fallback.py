@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from hardmatch import Pipeline
-from hardmatch.config import PRESETS
-from hardmatch.detect.orientation import DominantGradientOrientation
-from hardmatch.detect.shape import BaumbergShape
-from hardmatch.errors import WeightsError
-from hardmatch.frames import FrameDetector
+from hardmatch.twoview.config import PRESETS
+from hardmatch.features.orientation import DominantGradientOrientation
+from hardmatch.features.shape import BaumbergShape
+from hardmatch.core.errors import WeightsError
+from hardmatch.features.frames import FrameDetector
 
 from .conftest import need_shared, reprojection_error
 

@@ -10,9 +10,8 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import pytest
 
-from hardmatch.weights import DEFAULT_DESCRIPTOR
+from hardmatch.nets.weights import DEFAULT_DESCRIPTOR
 
 from .conftest import REPO, need_shared
 
@@ -66,13 +65,13 @@ def test_wheel_ships_weights_and_installed_cli_matches_a_pair(tmp_path):
     data = json.loads((work / "out.json").read_text())
     assert data["num_inliers"] >= 15 and data["config"]["weights"] == DEFAULT_DESCRIPTOR == "hardnet-synth-v2"
     # and it was the installed copy that ran, with its own weights
-    where = subprocess.run([sys.executable, "-c", "import hardmatch.weights as w; print(w.MODELS_DIR)"],
+    where = subprocess.run([sys.executable, "-c", "import hardmatch.nets.weights as w; print(w.MODELS_DIR)"],
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert where.stdout.strip() == str(target / "hardmatch" / "models"), where.stderr
 
 
 def test_hardmatch_models_overrides_the_shipped_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", "import hardmatch.weights as w; w.resolve('hardnet-synth')"],
+    proc = subprocess.run([sys.executable, "-c", "import hardmatch.nets.weights as w; w.resolve('hardnet-synth')"],
                           env={**os.environ, "HARDMATCH_MODELS": str(tmp_path)}, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode != 0 and str(tmp_path) in proc.stderr and "is missing" in proc.stderr

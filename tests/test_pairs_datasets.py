@@ -12,15 +12,10 @@ import scipy.io
 
 from hardmatch.datasets.registry import FORMATS, LAYOUTS, detect_format, read_dataset
 from hardmatch.datasets.scoring import (
-    F_THRESHOLD_PX,
-    H_THRESHOLD_PX,
-    grid_points_from_homography,
-    homography_error,
-    judge,
-    symmetric_epipolar_error,
+    F_THRESHOLD_PX, H_THRESHOLD_PX, grid_points_from_homography, homography_error, judge, symmetric_epipolar_error,
 )
 from hardmatch.datasets.spec import PairSpec
-from hardmatch.errors import DatasetError
+from hardmatch.core.errors import DatasetError
 
 from .conftest import write_image, write_matrix
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from hardmatch.datasets.patch_datasets import HPatchesPatches, PhotoTour, phototour_test_pairs, read_hpatches_file
-from hardmatch.errors import DatasetError
+from hardmatch.core.errors import DatasetError
 
 
 def _texture(rng: np.random.Generator, side: int) -> np.ndarray:

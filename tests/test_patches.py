@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch import laf
-from hardmatch.detect.dog import DoGDetector
-from hardmatch.patches import build_pyramid, extract_patches, select_levels
+from hardmatch.core import laf
+from hardmatch.features.dog import DoGDetector
+from hardmatch.features.patches import build_pyramid, extract_patches, select_levels
 
 
 def _reference_patch(image: np.ndarray, frame: np.ndarray, size: int = 32) -> np.ndarray:
@@ -113,7 +113,9 @@ def test_device_path_gives_the_opencv_patches_on_a_real_image():
     """grid_sample from the torch pyramid == cv2.remap from the cv2 pyramid, isotropic and squashed frames."""
     import torch
 
-    from hardmatch.patches_torch import build_pyramid_torch, extract_patches_torch, image_tensor, select_levels_torch
+    from hardmatch.features.patches_torch import (
+        build_pyramid_torch, extract_patches_torch, image_tensor, select_levels_torch,
+    )
 
     from .conftest import need_shared
 

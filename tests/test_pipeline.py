@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hardmatch
-from hardmatch.config import PipelineConfig
+from hardmatch.twoview.config import PipelineConfig
 
 from .conftest import reprojection_error
 
@@ -91,7 +91,7 @@ def test_torch_path_on_cpu_recovers_the_homography_like_the_opencv_path():
 
 
 def test_execution_path_choice():
-    from hardmatch.pipeline import execution_path
+    from hardmatch.twoview.pipeline import execution_path
 
     assert execution_path(PipelineConfig(device="cpu")) == "opencv"  # auto on CPU
     assert execution_path(PipelineConfig(device="cpu", path="torch")) == "torch"

@@ -1,4 +1,4 @@
-"""Tests of hardmatch.pose_metrics: angular pose errors, mAA and the wrong-pose share."""
+"""Tests of hardmatch.geometry.pose_metrics: angular pose errors, mAA and the wrong-pose share."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch.pose_metrics import (
-    pose_error_deg,
-    pose_maa,
-    rotation_error_deg,
-    translation_angle_deg,
-    wrong_pose_share,
+from hardmatch.geometry.pose_metrics import (
+    pose_error_deg, pose_maa, rotation_error_deg, translation_angle_deg, wrong_pose_share,
 )
 
 

@@ -9,9 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from hardmatch.errors import HardmatchError
+from hardmatch.core.errors import HardmatchError
 from hardmatch.scene import pairs as pairslib
-from hardmatch.scene.store import pair_key
+from hardmatch.scene.hloc_files import pair_key
 
 from .conftest import need_shared
 
@@ -208,7 +208,7 @@ def test_auto_cameras_share_one_camera_when_the_first_model_shows_one(scene):
     point is refined; the database and the model hold that one camera."""
     import pycolmap
 
-    from hardmatch.scene.cameras import MAX_PRINCIPAL_SHIFT, principal_point_shift
+    from hardmatch.scene.camera_mode import MAX_PRINCIPAL_SHIFT, principal_point_shift
 
     _, out, _ = scene
     cameras = json.loads((out / "summary.json").read_text())["model"]["cameras"]
@@ -228,7 +228,7 @@ def test_per_image_cameras_keep_the_principal_point(scene, tmp_path):
     evidence (same size, focal lengths within 3 %) is what ``auto`` reads to share a camera."""
     import pycolmap
 
-    from hardmatch.scene.cameras import refine_principal_points, shared_camera_evidence
+    from hardmatch.scene.camera_mode import refine_principal_points, shared_camera_evidence
 
     images, out, _ = scene
     out2 = tmp_path / "out"
@@ -247,7 +247,7 @@ def test_per_image_cameras_keep_the_principal_point(scene, tmp_path):
 
 
 def test_shared_camera_is_kept_only_when_it_explains_the_images_as_well():
-    from hardmatch.scene.cameras import prefer_shared
+    from hardmatch.scene.camera_mode import prefer_shared
 
     per_image = {"registered": 8, "mean_reprojection_error": 0.40}
     assert prefer_shared(per_image, {"registered": 8, "mean_reprojection_error": 0.39})[0]
@@ -262,7 +262,7 @@ def test_two_cameras_of_one_size_are_not_merged(tmp_path, monkeypatch):
     """Half the images cropped by 5 % and resized back (same size, focal length x 1.05): the focal-length
     test keeps the cameras apart; with that test disabled, the reprojection test still does."""
     from hardmatch.evaluation.specs import parse_pipeline_spec
-    from hardmatch.scene import cameras
+    from hardmatch.scene import camera_mode as cameras
     from hardmatch.scene.reconstruct import reconstruct
 
     images = _small_copy(FOUNTAIN, tmp_path / "images")

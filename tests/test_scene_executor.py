@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hardmatch.errors import HardmatchError
+from hardmatch.core.errors import HardmatchError
 from hardmatch.scene.executor import DaskExecutor, SerialExecutor, TaskFailed, make_executor, task_name, worker_cached
 from tests.conftest import synthetic_texture, textured_image, write_image
 
@@ -17,7 +17,7 @@ pytest.importorskip("distributed")
 
 def _describe(path: str, nfeatures: int) -> tuple:
     """A real task: HardNet features of one image (the pipeline built once per worker process)."""
-    from hardmatch.pipeline import Pipeline
+    from hardmatch.twoview.pipeline import Pipeline
 
     pipeline = worker_cached(("test-pipeline", nfeatures), lambda: Pipeline("default", nfeatures=nfeatures))
     features = pipeline.extract(path)
@@ -67,7 +67,7 @@ def test_serial_reports_the_item_after_retries():
 
 
 def _bad_image(path: str) -> None:
-    from hardmatch.io import load_gray
+    from hardmatch.core.io import load_gray
 
     return load_gray(path)
 
@@ -137,7 +137,7 @@ def test_reconstruct_on_two_dask_workers_gives_the_serial_model(dask2, tmp_path)
     """features.h5 and matches.h5 made by 2 worker processes are the in-process ones, bit for bit, and
     give the same model summary (COLMAP's multi-threaded mapper itself may vary by a few points run to
     run, with or without Dask: those counts are compared within 5 %)."""
-    from hardmatch.config import get_preset
+    from hardmatch.twoview.config import get_preset
     from hardmatch.scene.reconstruct import reconstruct
     from tests.conftest import need_shared
     from tests.test_scene_eval import downscaled_scene

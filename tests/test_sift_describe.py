@@ -1,10 +1,10 @@
-"""SIFT / RootSIFT on the frames' full affine patches (hardmatch.sift_describe)."""
+"""SIFT / RootSIFT on the frames' full affine patches (hardmatch.features.sift_describe)."""
 
 import cv2
 import numpy as np
 
-from hardmatch import laf
-from hardmatch.sift_describe import describe_affine_sift, describe_keypoint_sift, describe_sift
+from hardmatch.core import laf
+from hardmatch.features.sift_describe import describe_affine_sift, describe_keypoint_sift, describe_sift
 
 from .conftest import textured_image
 

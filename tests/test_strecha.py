@@ -11,14 +11,10 @@ import numpy as np
 import pytest
 
 from hardmatch.datasets.strecha import (
-    CalibratedView,
-    optical_axis_angle_deg,
-    read_strecha_pairs,
-    read_strecha_views,
-    relative_pose,
+    CalibratedView, optical_axis_angle_deg, read_strecha_pairs, read_strecha_views, relative_pose,
 )
-from hardmatch.datasets.cameras import axis_angle_deg
-from hardmatch.errors import DatasetError
+from hardmatch.datasets.calibration_checks import axis_angle_deg
+from hardmatch.core.errors import DatasetError
 
 from .conftest import need_shared
 

@@ -13,9 +13,10 @@ import torch
 
 from hardmatch.train.augment import augment_pairs
 from hardmatch.train.loss import hardnet_loss
-from hardmatch import laf as laflib
-from hardmatch.train.synthetic import (SyntheticPairs, WarpConfig, jpeg_roundtrip, occlude, photometric,
-                                       shading_gain, source_options)
+from hardmatch.core import laf as laflib
+from hardmatch.train.synthetic import (
+    SyntheticPairs, WarpConfig, jpeg_roundtrip, occlude, photometric, shading_gain, source_options,
+)
 from hardmatch.train.trainer import TrainConfig, resolve_runtime, train
 from hardmatch.train.validate import fpr_at_recall
 

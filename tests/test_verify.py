@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hardmatch.verify import verify
+from hardmatch.geometry.ransac import verify
 
 
 def _homography_data(seed=0, n=300, outliers=0.4):
@@ -83,8 +83,8 @@ def test_too_few_matches_and_bad_names():
 
 
 def test_laf_check_takes_frames_and_keeps_a_correct_model():
-    from hardmatch import laf
-    from hardmatch.verify import _pydegensac_frames
+    from hardmatch.core import laf
+    from hardmatch.geometry.ransac import _pydegensac_frames
 
     p1, p2, h, good = _homography_data(seed=5)
     lafs1 = laf.from_center_radius_angle(p1, np.full(len(p1), 18.0), np.zeros(len(p1)))
@@ -100,7 +100,7 @@ def test_laf_check_takes_frames_and_keeps_a_correct_model():
 def test_refit_homography_repairs_a_minimal_sample_model():
     """A homography from 4 noisy points close together fits them but extrapolates badly (114 px off at the
     corners, 40 of 400 inliers); the iterated least-squares refit is accurate over the whole image."""
-    from hardmatch.verify import refit_homography, symmetric_transfer_error
+    from hardmatch.geometry.ransac import refit_homography, symmetric_transfer_error
 
     rng = np.random.default_rng(0)
     h_true = np.array([[0.9, 0.12, 40.0], [-0.08, 0.95, 30.0], [2e-5, -1e-5, 1.0]])
@@ -124,7 +124,7 @@ def test_refit_is_kept_when_it_fits_better_with_one_boundary_inlier_fewer():
     """A model shifted by 1 px counts one more inlier (a correspondence 3.5 px off, 2.5 px from the shifted
     model) than the least-squares refit does; its truncated squared error over all correspondences is far lower, so it wins
     (inlier counting alone kept the biased model, 1.9 px off over a 10 Mpx image)."""
-    from hardmatch.verify import refit_homography
+    from hardmatch.geometry.ransac import refit_homography
 
     rng = np.random.default_rng(1)
     pts1 = rng.uniform(0, 1000, (300, 2))
@@ -140,7 +140,7 @@ def test_refit_is_kept_when_it_fits_better_with_one_boundary_inlier_fewer():
 
 
 def test_auto_method_per_geometry():
-    from hardmatch.verify import resolve_method
+    from hardmatch.geometry.ransac import resolve_method
 
     assert resolve_method("homography", "auto") == resolve_method("fundamental", "auto") == "degensac"
     assert resolve_method("essential", "auto") == "poselib"

@@ -7,9 +7,9 @@ import pickle
 import pytest
 import torch
 
-from hardmatch import weights
-from hardmatch.errors import WeightsError
-from hardmatch.nets import HardNet
+from hardmatch.nets import weights
+from hardmatch.core.errors import WeightsError
+from hardmatch.nets.hardnet import HardNet
 
 
 def test_default_weights_are_shipped_verified_and_load():

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from hardmatch import HardNet_create, Pipeline
-from hardmatch import laf as laflib
-from hardmatch.errors import ImageError
-from hardmatch.io import MAX_PIXELS, header_size, load_gray, load_working
-from hardmatch.mods import OnDemandMatcher, Step
+from hardmatch.core import laf as laflib
+from hardmatch.core.errors import ImageError
+from hardmatch.core.io import MAX_PIXELS, header_size, load_gray, load_working
+from hardmatch.twoview.on_demand import OnDemandMatcher
+from hardmatch.twoview.steps import Step
 
 from .conftest import reprojection_error, textured_image
 

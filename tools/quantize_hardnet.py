@@ -5,8 +5,8 @@ and write each with its sha256 beside the weights.
     python tools/quantize_hardnet.py --check          # regenerate both in memory, compare with the shipped files
 
 The fp32 model lets the CPU path run HardNet in ONNX Runtime without importing torch or exporting
-at start-up (hardmatch/describe.py). int8 calibration uses real patches from
-../shared/data/train-images (urban100, sunhays80; see hardmatch/int8_calibration.py for the seeded recipe).
+at start-up (hardmatch/features/describe.py). int8 calibration uses real patches from
+../shared/data/train-images (urban100, sunhays80; see hardmatch/features/int8_calibration.py for the seeded recipe).
 Same inputs, same torch and onnxruntime versions -> same bytes.
 """
 
@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hardmatch.int8_calibration import calibration_images, calibration_patches  # noqa: E402
-from hardmatch.quantize import calibration_method, onnx_model_bytes, quantize_int8  # noqa: E402
-from hardmatch.weights import DEFAULT_DESCRIPTOR, FP32_ONNX_MODELS, INT8_MODELS, REGISTRY, load_hardnet, resolve  # noqa: E402
+from hardmatch.features.int8_calibration import calibration_images, calibration_patches  # noqa: E402
+from hardmatch.nets.quantize import calibration_method, onnx_model_bytes, quantize_int8  # noqa: E402
+from hardmatch.nets.weights import (
+    DEFAULT_DESCRIPTOR, FP32_ONNX_MODELS, INT8_MODELS, REGISTRY, load_hardnet, resolve,
+)  # noqa: E402
 
 
 def main() -> None:

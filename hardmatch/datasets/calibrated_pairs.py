@@ -26,8 +26,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import DatasetError
-from .cameras import check_intrinsics, check_rotation
+from ..core.errors import DatasetError
+from .calibration_checks import check_intrinsics, check_rotation
 from .files import list_file_lines
 from .spec import Layout, PairSpec
 

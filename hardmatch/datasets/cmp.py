@@ -13,7 +13,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import find_image, load_matrix
 from .scoring import homography_error
 from .spec import Layout, PairSpec

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import find_image, is_image, load_matrix
 from .spec import Layout, PairSpec
 

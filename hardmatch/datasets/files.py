@@ -1,6 +1,6 @@
 """Small file helpers of the dataset readers: finding images, listing folders, loading text arrays.
 
-Every loader raises :class:`~hardmatch.errors.DatasetError` with the file's path on a missing,
+Every loader raises :class:`~hardmatch.core.errors.DatasetError` with the file's path on a missing,
 unreadable or malformed file.
 """
 
@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
 

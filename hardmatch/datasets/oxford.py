@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import find_image, load_matrix, subdirs
 from .spec import Layout, PairSpec
 

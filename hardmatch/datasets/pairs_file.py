@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import list_file_lines, load_text_array
 from .spec import Layout, PairSpec
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DatasetError
-from ..io import decode_file
+from ..core.errors import DatasetError
+from ..core.io import decode_file
 
 PATCH = 32
 _BMP_SIDE, _BMP_PATCH = 1024, 64

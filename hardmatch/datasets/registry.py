@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from . import calibrated_pairs, cmp, evd, oxford, pairs_file, strecha, wxbs
 from .spec import GEOMETRIES, Layout, PathLike
 

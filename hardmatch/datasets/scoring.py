@@ -20,7 +20,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import image_size
 from .spec import GEOMETRIES, PairSpec
 

@@ -31,9 +31,9 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..pose_metrics import relative_pose_between
-from .cameras import axis_angle_deg, check_intrinsics, check_rotation
+from ..core.errors import DatasetError
+from ..geometry.pose_metrics import relative_pose_between
+from .calibration_checks import axis_angle_deg, check_intrinsics, check_rotation
 from .files import subdirs
 from .spec import Layout, PairSpec
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 from .files import is_image, load_correspondences, subdirs
 from .spec import Layout, PairSpec
 

@@ -2,7 +2,7 @@
 
 A dataset of views (a Strecha scene: 11 images, 41 pairs) uses each image in many pairs, and
 pipelines that differ only in matching or verification (``sift`` and ``sift:geometry=essential``)
-describe an image identically. :class:`FeatureCache` keeps the :class:`~hardmatch.pipeline.Features`
+describe an image identically. :class:`FeatureCache` keeps the :class:`~hardmatch.core.records.Features`
 of the most recently used (image, feature options) keys, so a runner extracts each image once per
 feature configuration instead of once per pair.
 
@@ -22,7 +22,7 @@ from collections import OrderedDict
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..intrinsics import resolve_pair
+from ..geometry.intrinsics import resolve_pair
 
 #: Fields that act after extraction (matching, geometry, RANSAC, acceptance, MODS steps).
 MATCH_FIELDS = frozenset({
@@ -49,7 +49,7 @@ class FeatureCache:
         self.misses = 0
 
     def features(self, pipeline, image: os.PathLike):
-        """The features of ``image`` (a path) under ``pipeline`` (a :class:`~hardmatch.pipeline.Pipeline`)."""
+        """The features of ``image`` (a path) under ``pipeline`` (a :class:`~hardmatch.twoview.pipeline.Pipeline`)."""
         key = (str(Path(image).resolve()), feature_key(pipeline.config))
         cached = self._entries.get(key)
         if cached is not None:
@@ -68,7 +68,7 @@ class FeatureCache:
 def match_with_cache(matcher, pair, cache: FeatureCache):
     """Match ``pair`` (a :class:`~hardmatch.datasets.spec.PairSpec`) with ``matcher`` -> ``PairResult``.
 
-    A one-shot :class:`~hardmatch.pipeline.Pipeline` takes both images' features from ``cache``;
+    A one-shot :class:`~hardmatch.twoview.pipeline.Pipeline` takes both images' features from ``cache``;
     geometry ``essential`` gets the pair's true cameras when it is calibrated (else the configured
     intrinsics, EXIF or the prior, as ``Pipeline.match_pair``). Matching on demand (``wide``)
     runs its own steps uncached. ``timings["total"]`` is the wall time of this call.

@@ -1,7 +1,7 @@
 """Pose scoring of calibrated pairs: the relative pose a pipeline reports, against the pair's ground truth.
 
 A pair with calibrated ground truth (:attr:`~hardmatch.datasets.spec.PairSpec.calibrated`: ``K1``,
-``K2``, ``R``, ``t``) is judged by its pose error (:mod:`hardmatch.pose_metrics`) instead of an
+``K2``, ``R``, ``t``) is judged by its pose error (:mod:`hardmatch.geometry.pose_metrics`) instead of an
 epipolar error in pixels. The pose of a result:
 
 * geometry ``essential``: the result's ``R``, ``t`` (estimated with the pair's true K, which the
@@ -15,7 +15,7 @@ An essential or fundamental model whose pose cannot be had counts as a reported 
 infinite error (a wrong pose).
 
 A pair counts as matched when a pose is reported and its error is at most
-:data:`~hardmatch.pose_metrics.WRONG_POSE_DEG`; a reported pose above it is a wrong pose.
+:data:`~hardmatch.geometry.pose_metrics.WRONG_POSE_DEG`; a reported pose above it is a wrong pose.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import cv2
 import numpy as np
 
 from ..datasets.spec import PairSpec
-from ..essential import normalize
-from ..pose_metrics import WRONG_POSE_DEG, pose_maa, rotation_error_deg, translation_angle_deg, wrong_pose_share
+from ..geometry.essential import normalize
+from ..geometry.pose_metrics import (
+    WRONG_POSE_DEG, pose_maa, rotation_error_deg, translation_angle_deg, wrong_pose_share,
+)
 from .rows import result_row
 from .specs import Task
 
@@ -69,7 +71,7 @@ def pose_from_fundamental(F: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, K1:
 
 
 def estimated_pose(result, pair: PairSpec) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], str]:
-    """``(R, t, "")`` of a pipeline's :class:`~hardmatch.pipeline.PairResult` on a calibrated pair,
+    """``(R, t, "")`` of a pipeline's :class:`~hardmatch.core.records.PairResult` on a calibrated pair,
     or ``(None, None, reason)`` (see the module docstring)."""
     if result.model is None:
         return None, None, result.reason or "no model found"
@@ -117,7 +119,7 @@ def pose_row(task: Task, result, geometry: str) -> dict:
 
 def summarize_poses(rows) -> dict:
     """Pose summary of one pipeline's rows: ``{}`` when none is of a calibrated pair, else
-    ``pose_pairs``, ``maa5`` / ``maa10`` / ``maa20`` (:func:`~hardmatch.pose_metrics.pose_maa`; a row
+    ``pose_pairs``, ``maa5`` / ``maa10`` / ``maa20`` (:func:`~hardmatch.geometry.pose_metrics.pose_maa`; a row
     without a pose, an error row included, counts as infinite), ``wrong_poses`` (reported with an
     error above :data:`WRONG_POSE_DEG`) and ``wrong_pose_share`` (of the calibrated pairs)."""
     posed = [r for r in rows if "pose_reported" in r]

@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-from ..errors import HardmatchError
+from ..core.errors import HardmatchError
 from .rows import BASE_COLUMNS
 from .store import RESULTS_CSV, RESULTS_JSONL, SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, write_atomic
 from .pose import pose_cells

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from ..datasets.scoring import F_THRESHOLD_PX, H_THRESHOLD_PX
-from ..errors import HardmatchError
+from ..core.errors import HardmatchError
 from .specs import Task
 
 #: Columns every row has, in output order; ``time_<stage>`` columns and ``reason`` follow.

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 import cv2
 
 from ..datasets.scoring import judge
-from ..errors import HardmatchError
+from ..core.errors import HardmatchError
 from .feature_cache import FeatureCache, match_with_cache
 from .pose import no_pose, pose_row
 from .rows import error_row, result_row
@@ -60,8 +60,8 @@ class Runner:
 
 
 def build_pipeline(spec: PipelineSpec, geometry: str):
-    """The matcher of ``spec`` (:func:`~hardmatch.matcher.build_matcher`) with ``geometry`` set."""
-    from ..matcher import build_matcher
+    """The matcher of ``spec`` (:func:`~hardmatch.twoview.api.build_matcher`) with ``geometry`` set."""
+    from ..twoview.api import build_matcher
 
     options = dict(spec.options)
     options["geometry"] = geometry
@@ -86,7 +86,7 @@ def _worker_init(threads: int) -> None:
     """Pool initializer: split the CPU cores between the workers, start an empty pipeline cache.
 
     torch is not imported for it (the CPU path runs without torch): ``OMP_NUM_THREADS`` sets the
-    threads of ONNX Runtime (:func:`hardmatch.lazytorch.cpu_threads`) and of torch if a pipeline
+    threads of ONNX Runtime (:func:`hardmatch.core.lazytorch.cpu_threads`) and of torch if a pipeline
     imports it later."""
     global _WORKER_RUNNER
     os.environ["OMP_NUM_THREADS"] = str(threads)

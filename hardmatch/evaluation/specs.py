@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from ..config import PipelineConfig, convert_option, get_preset, option_fields
+from ..twoview.config import PipelineConfig, convert_option, get_preset, option_fields
 from ..datasets.spec import PairSpec
 
 

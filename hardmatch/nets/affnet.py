@@ -2,9 +2,9 @@
 
 The architectures are kornia's (``kornia.feature.LAFAffNetShapeEstimator.features`` and
 ``kornia.feature.OriNet``), whose state_dicts the official files fit; weights come through
-:mod:`hardmatch.weights` (cached under ``$TORCH_HOME/hub/checkpoints``, ``weights_only=True``,
+:mod:`hardmatch.nets.weights` (cached under ``$TORCH_HOME/hub/checkpoints``, ``weights_only=True``,
 sha256-checked). Both take 32x32 patches, normalise each by its own mean and std, and run on
-CPU in float32 batches through :class:`~hardmatch.describe.PatchNetRunner` (ONNX Runtime when installed),
+CPU in float32 batches through :class:`~hardmatch.nets.runner.PatchNetRunner` (ONNX Runtime when installed),
 or on ``device`` (the torch path: patch tensors there in, numpy out).
 """
 
@@ -15,10 +15,10 @@ import os
 import numpy as np
 import torch
 
-from ..describe import PatchNetRunner
-from ..errors import WeightsError
+from .runner import PatchNetRunner
+from ..core.errors import WeightsError
 from .hardnet import normalize_patches
-from ..weights import load_state_dict
+from .weights import load_state_dict
 
 
 def _load_into(net: torch.nn.Module, name_or_path: str | os.PathLike, arch: str) -> torch.nn.Module:
@@ -69,7 +69,7 @@ class AffNet:
 class OriNet:
     """Patches (N, 1, 32, 32) -> angle (N,) in degrees, OpenCV sense, of the patch's canonical x axis.
 
-    Turning the frame by this angle (:func:`hardmatch.laf.rotate`) gives the oriented frame.
+    Turning the frame by this angle (:func:`hardmatch.core.laf.rotate`) gives the oriented frame.
     """
 
     def __init__(self, weights: str | os.PathLike = "orinet", batch_size: int = 256, backend: str = "auto",

@@ -9,7 +9,7 @@ Umeyama (1991), :func:`umeyama`. Reported, over the ground-truth views:
   one; position error: distance of the aligned centre from the true centre (ground-truth units,
   metres for Strecha); their median and max;
 - pair mAA@10: for ALL pairs of views, the relative pose taken from the model (no alignment needed)
-  against the true one (:func:`hardmatch.pose_metrics.pose_error_deg`); a pair with a view the
+  against the true one (:func:`hardmatch.geometry.pose_metrics.pose_error_deg`); a pair with a view the
   model did not register counts as a failure.
 
 Convention: a pose ``(R, t)`` is world-to-camera, ``x_cam = R @ X + t`` (COLMAP's ``cam_from_world``,
@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from hardmatch.datasets.strecha import CalibratedView, relative_pose
-from hardmatch.pose_metrics import pose_error_deg, pose_maa, relative_pose_between, rotation_error_deg
+from ..datasets.strecha import CalibratedView, relative_pose
+from ..geometry.pose_metrics import pose_error_deg, pose_maa, relative_pose_between, rotation_error_deg
 
 #: Centres this close to a line (second singular value / first) leave the rotation about it undetermined.
 _COLLINEAR = 1e-6

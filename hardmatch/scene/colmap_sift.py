@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from hardmatch.errors import HardmatchError
-from hardmatch.scene.images import list_images
+from ..core.errors import HardmatchError
+from .images import list_images
 
 PathLike = Union[str, os.PathLike]
 

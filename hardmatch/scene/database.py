@@ -3,13 +3,13 @@
 Written afresh on every run (it is cheap and derived from the two h5 files), to a temporary file
 that replaces the old one only when complete. Per image: a camera (one per image for
 ``--camera-mode per-image``, COLMAP's default, and for the first map of ``auto``; or one ``single``
-camera shared by all, see :mod:`hardmatch.scene.cameras`), a rig holding that camera, a frame and
+camera shared by all, see :mod:`hardmatch.scene.camera_mode`), a rig holding that camera, a frame and
 the image; keypoints in COLMAP's pixel convention (first pixel's centre at 0.5, i.e. hardmatch's
 + 0.5). Per pair: the tentative matches, and for a pair with an accepted model its verified
 matches as a two-view geometry with its configuration (UNCALIBRATED with F, PLANAR_OR_PANORAMIC
 with H, CALIBRATED with E; pycolmap 4.2 ignores geometries left UNDEFINED).
 
-Cameras (:mod:`hardmatch.intrinsics`): ``--intrinsics fx,fy,cx,cy`` (hardmatch's pixel convention,
+Cameras (:mod:`hardmatch.geometry.intrinsics`): ``--intrinsics fx,fy,cx,cy`` (hardmatch's pixel convention,
 centres at integers) gives a PINHOLE camera the mapper keeps fixed; otherwise COLMAP's default, a
 SIMPLE_RADIAL camera with the EXIF focal length (marked as a prior) or 1.2 x the longest side.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HardmatchError
-from . import store
+from ..core.errors import HardmatchError
+from . import hloc_files as store
 
 DATABASE = "database.db"
 CAMERA_MODES = ("auto", "per-image", "single")
@@ -47,7 +47,7 @@ class CameraChoice:
 
 def camera_choice(mode: str, intrinsics: str | None) -> CameraChoice:
     """Parse ``--camera-mode`` and ``--intrinsics`` (one set fx,fy,cx,cy); :class:`HardmatchError` (exit 2)."""
-    from ..intrinsics import parse_intrinsics
+    from ..geometry.intrinsics import parse_intrinsics
 
     if mode not in CAMERA_MODES:
         raise HardmatchError(f"--camera-mode: expected one of {', '.join(CAMERA_MODES)}, got {mode!r}")
@@ -66,7 +66,7 @@ def colmap_camera(choice: CameraChoice, image_path: Path, width: int, height: in
     """A ``pycolmap.Camera`` for an image of ``width`` x ``height`` pixels (COLMAP's pixel convention)."""
     import pycolmap
 
-    from ..intrinsics import resolve_camera
+    from ..geometry.intrinsics import resolve_camera
 
     if choice.intrinsics is not None:
         fx, fy, cx, cy = (float(v) for v in (choice.intrinsics[0, 0], choice.intrinsics[1, 1],

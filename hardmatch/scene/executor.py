@@ -22,7 +22,7 @@ from collections import deque
 from pathlib import PurePath
 from typing import Callable, Hashable, Iterable, Iterator, Optional, Sequence
 
-from hardmatch.errors import HardmatchError
+from ..core.errors import HardmatchError
 
 _WORKER_CACHE: dict = {}
 

@@ -1,4 +1,4 @@
-"""Stage 1: features of every image -> ``OUT/features.h5`` (hloc's layout, :mod:`hardmatch.scene.store`).
+"""Stage 1: features of every image -> ``OUT/features.h5`` (hloc's layout, :mod:`hardmatch.scene.hloc_files`).
 
 One task per image (``(config, path)``, run by an executor: :mod:`hardmatch.scene.executor`);
 the client writes each image's group as soon as its result arrives, in image order. A re-run
@@ -16,9 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..config import PipelineConfig
-from ..errors import ImageError
-from . import store
+from ..twoview.config import PipelineConfig
+from ..core.errors import ImageError
+from . import hloc_files as store
 
 #: Configuration fields that change the features (the rest only change matching).
 FEATURE_FIELDS = ("detector", "nfeatures", "contrast_threshold", "affine", "orientation", "magnification",
@@ -32,7 +32,7 @@ def feature_config(config: PipelineConfig) -> PipelineConfig:
 
 def fingerprint(config: PipelineConfig) -> dict:
     """What identifies the stored features: the feature fields and the execution path (opencv/torch)."""
-    from ..pipeline import execution_path
+    from ..twoview.pipeline import execution_path
 
     values = asdict(config)
     return {**{k: values[k] for k in FEATURE_FIELDS}, "path": execution_path(config)}
@@ -41,7 +41,7 @@ def fingerprint(config: PipelineConfig) -> dict:
 def extract_task(task: tuple[PipelineConfig, str]) -> dict:
     """``(config, image path)`` -> ``{"record": features.h5 arrays, "seconds": s}``, or
     ``{"skipped": reason}`` for an image that cannot be used (module level: picklable for Dask)."""
-    from ..pipeline import Pipeline
+    from ..twoview.pipeline import Pipeline
 
     config, path = task
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """The images of a scene: the image files of one folder (not its subfolders), by name.
 
 A folder that is missing, is not a folder, or holds fewer than two image files is a layout
-problem (:class:`~hardmatch.errors.DatasetError`, exit 5). Whether each file decodes is found out
+problem (:class:`~hardmatch.core.errors.DatasetError`, exit 5). Whether each file decodes is found out
 when its features are extracted (:mod:`hardmatch.scene.features`): a corrupt image is skipped there
 with a warning.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 
 #: File name endings taken as images (case-insensitive); anything else in the folder is ignored.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pnm", ".jp2")

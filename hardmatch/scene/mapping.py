@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import NoModelError
+from ..core.errors import NoModelError
 
 SPARSE = "sparse"
 PLY = "points.ply"
@@ -50,14 +50,14 @@ def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fix
     """Map ``database`` into ``out/folder/N`` (COLMAP binary); returns ``(stats, reconstruction)``.
 
     ``stats``: :func:`model_stats` of the reported model plus ``model`` (its folder), ``models``
-    (how many) and ``principal_point`` (what :func:`~hardmatch.scene.cameras.refine_principal_points`
+    (how many) and ``principal_point`` (what :func:`~hardmatch.scene.camera_mode.refine_principal_points`
     did, when asked). :class:`NoModelError` when no model was made. The models are written to a
     temporary folder that replaces ``out/folder`` only when complete. ``progress(n)`` is called once
     for the initial pair (2 images) and once per image registered next.
     """
     import pycolmap
 
-    from .cameras import refine_principal_points
+    from .camera_mode import refine_principal_points
 
     out = Path(out)
     temp, final = out / (folder + ".tmp"), out / folder

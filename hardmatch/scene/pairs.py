@@ -16,7 +16,7 @@ from __future__ import annotations
 from itertools import combinations
 from pathlib import Path
 
-from ..errors import DatasetError, HardmatchError
+from ..core.errors import DatasetError, HardmatchError
 
 #: Most images ``exhaustive`` takes (N (N - 1) / 2 pairs: 4950 at 100).
 EXHAUSTIVE_MAX = 200

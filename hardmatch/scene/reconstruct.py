@@ -18,16 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..config import PipelineConfig
-from ..errors import HardmatchError, ImageError
+from ..twoview.config import PipelineConfig
+from ..core.errors import HardmatchError, ImageError
 from . import database as dblib
 from .features import extract_features
 from .images import list_images
-from .cameras import prefer_shared, shared_camera_evidence
+from .camera_mode import prefer_shared, shared_camera_evidence
 from .mapping import SPARSE, publish_model, run_mapping
-from .matching import match_pairs
+from .pair_matching import match_pairs
 from .pairs import PAIRS_TXT, make_pairs, write_pairs
-from .store import FEATURES_H5, MATCHES_H5, drop_pairs_of
+from .hloc_files import FEATURES_H5, MATCHES_H5, drop_pairs_of
 
 SUMMARY_JSON = "summary.json"
 #: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
@@ -48,9 +48,9 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
                 force_mapping: bool = False) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
 
-    Raises :class:`~hardmatch.errors.DatasetError` (exit 5) for a missing/empty/one-image folder,
-    :class:`~hardmatch.errors.ImageError` (exit 3) when fewer than two images are readable,
-    :class:`HardmatchError` (exit 2) for bad options, :class:`~hardmatch.errors.NoModelError`
+    Raises :class:`~hardmatch.core.errors.DatasetError` (exit 5) for a missing/empty/one-image folder,
+    :class:`~hardmatch.core.errors.ImageError` (exit 3) when fewer than two images are readable,
+    :class:`HardmatchError` (exit 2) for bad options, :class:`~hardmatch.core.errors.NoModelError`
     (exit 1) when the mapper makes no model.
     """
     from .executor import SerialExecutor
@@ -119,7 +119,7 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
 
 def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,
          bar: ProgressFactory) -> dict:
-    """The mapping stage with the cameras of ``choice`` (:mod:`hardmatch.scene.cameras`); returns the
+    """The mapping stage with the cameras of ``choice`` (:mod:`hardmatch.scene.camera_mode`); returns the
     published model's stats with ``cameras``: what was chosen and why."""
     with bar("mapping", len(usable)) as advance:
         stats, model = run_mapping(out, image_dir, database, len(usable), choice.fixed, progress=advance,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import HardmatchError
-from ..weights import load_hardnet
+from ..core.errors import HardmatchError
+from ..nets.weights import load_hardnet
 
 
 def export_torchscript(weights: str | os.PathLike, out: Path) -> Path:

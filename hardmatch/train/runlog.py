@@ -5,7 +5,7 @@ the steps since the previous log point), the learning rate of the step, pairs/s 
 and at validation steps FPR95/FDR95 on the validation pairs. TensorBoard scalar tags:
 ``train/loss``, ``train/lr``, ``train/pairs_per_s``, ``val/fpr95``, ``val/fdr95`` (fractions, as
 in the CSV). TensorBoard is an optional dependency (extra ``hardmatch[tensorboard]``); without it
-:func:`require_tensorboard` raises a one-line :class:`~hardmatch.errors.HardmatchError` (exit 2).
+:func:`require_tensorboard` raises a one-line :class:`~hardmatch.core.errors.HardmatchError` (exit 2).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..errors import HardmatchError
+from ..core.errors import HardmatchError
 
 CSV_COLUMNS = ("step", "loss", "lr", "pairs_per_s", "elapsed_s", "fpr95", "fdr95")
 #: TensorBoard tag of each logged value (validation tags only at validation steps)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 
 
 class MixedSource:

@@ -5,7 +5,7 @@ rotation, scale, affine tilt along a random direction, mild perspective), photom
 (gamma, contrast, brightness, blur, noise) on the warped image; the frame corresponding to each
 source frame is computed exactly (local affine approximation of the homography at its centre),
 then disturbed by detector-like noise (shift, scale, angle). Both patches are cut by
-:func:`hardmatch.patches.extract_patches`, the extractor the pipeline uses.
+:func:`hardmatch.features.patches.extract_patches`, the extractor the pipeline uses.
 
 Half of the corresponding frames (``affine_fraction``) keep the full affine image of the source
 frame (what an affine-adapted detector would find); the rest keep only its similarity part
@@ -25,7 +25,7 @@ the ablation that measures them):
 - ``WarpConfig.occlusion_prob``: up to ``max_occluders`` rectangles of texture from elsewhere in
   the image pasted over the warped image (each up to ``max_occluder_size`` of the image side);
   pairs whose warped centre is covered are dropped, partly covered patches stay;
-- ``SyntheticPairs(detector=...)``: frames from any detector of :mod:`hardmatch.frames`
+- ``SyntheticPairs(detector=...)``: frames from any detector of :mod:`hardmatch.features.frames`
   (``dog``, ``hessian``, ``hessaff``, or several joined by ``+``) instead of DoG alone;
 - ``SyntheticPairs(scales=...)``: each image used at several scales (each a downsized copy with
   its own keypoints), more distinct pairs per image. Ids differ per scale.
@@ -42,11 +42,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import laf as laflib
-from ..errors import DatasetError
-from ..frames import FrameDetector, parse_detector
-from ..io import load_gray
-from ..patches import build_pyramid, extract_patches
+from ..core import laf as laflib
+from ..core.errors import DatasetError
+from ..features.frames import FrameDetector, parse_detector
+from ..core.io import load_gray
+from ..features.patches import build_pyramid, extract_patches
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp"}
 
@@ -218,7 +218,7 @@ class SyntheticPairs:
 
     ``sample(n)`` -> anchors (n, 1, 32, 32) uint8, positives (n, 1, 32, 32) uint8, labels (n,) int64.
     Keypoints of each image are detected once and cached. ``max_side`` downsizes large images.
-    ``detector``: frame detector name(s) of :class:`~hardmatch.frames.FrameDetector`
+    ``detector``: frame detector name(s) of :class:`~hardmatch.features.frames.FrameDetector`
     (``keypoints_per_image`` each); ``scales``: the image is used at each of these scales (<= 1,
     relative to the ``max_side``-limited image), each scale a separate entry with its own keypoints.
     ``entries``: the list :meth:`detect_all` returns, so that loader workers share one detection pass

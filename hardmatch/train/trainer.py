@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from ..nets import HardNet
+from ..nets.hardnet import HardNet
 from .augment import augment_pairs
 from .loss import hardnet_loss
 from .runlog import TrainingLog
@@ -129,7 +129,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     pairs/s of this run, and the resolved precision / workers / device.
     """
     rank, world = _dist_info()
-    from ..describe import cpu_memory_format, pick_device
+    from ..nets.runner import cpu_memory_format, pick_device
 
     device = pick_device(cfg.device)
     if cfg.minutes > 0 and world > 1:
@@ -155,7 +155,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
         out_dir.mkdir(parents=True, exist_ok=True)
     net = HardNet(dropout=cfg.dropout)
     if cfg.init_weights:
-        from ..weights import load_state_dict
+        from ..nets.weights import load_state_dict
 
         net.load_state_dict(load_state_dict(cfg.init_weights)[0])
     memory_format = cpu_memory_format(device)  # channels-last: 2x faster convolutions on CPU (measured)

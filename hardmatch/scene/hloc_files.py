@@ -1,0 +1,160 @@
+"""``features.h5`` and ``matches.h5`` in hloc's layout, written one record at a time (resumable).
+
+features.h5, one group per image name (hloc's ``extract_features``):
+  ``keypoints`` (N, 2) float32, pixel centres at integers (OpenCV's and hloc's convention; COLMAP
+  adds 0.5); ``descriptors`` (128, N) float32 (HardNet, unit norm); ``scores`` (N,) float32
+  (detector response); ``image_size`` (2,) int (width, height of the original image);
+  plus ``frames`` (N, 2, 3) float32 local affine frames in original pixels and ``to_working``
+  (3, 3) float64 (original -> working pixels, where matching thresholds apply).
+
+matches.h5, one group per pair named as hloc names it (``name0/name1``, ``/`` in names -> ``-``):
+  ``matches0`` (N0,) int32, index into image 1's keypoints or -1 (the tentative matches);
+  ``matching_scores0`` (N0,) float32 (cosine similarity of the two descriptors, 0 where none); plus ``inliers`` (I, 2)
+  int32 keypoint indices of the verified correspondences and, when a model was accepted, ``model``
+  (3, 3) float64 with attribute ``geometry``; attribute ``reason`` says why there is none.
+
+A group counts as written only once its attribute ``complete`` is set (the last thing written),
+so a job stopped mid-record redoes just that record. Each file carries ``fingerprint``: the
+configuration that wrote it; a re-run with another configuration is refused, never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import HardmatchError
+
+FEATURES_H5 = "features.h5"
+MATCHES_H5 = "matches.h5"
+
+
+def _h5py():
+    import h5py
+
+    return h5py
+
+
+def pair_key(name0: str, name1: str) -> str:
+    """hloc's group name of a pair: ``name0/name1`` with ``/`` inside a name replaced by ``-``."""
+    return "/".join((name0.replace("/", "-"), name1.replace("/", "-")))
+
+
+def check_fingerprint(path: Path, fingerprint: dict) -> None:
+    """Create ``path`` stamped with ``fingerprint`` or check that it already carries the same one.
+
+    Raises :class:`HardmatchError` (exit 2) when the file was written with another configuration
+    or cannot be read as HDF5.
+    """
+    h5py = _h5py()
+    text = json.dumps(fingerprint, sort_keys=True)
+    try:
+        with h5py.File(path, "a") as f:
+            stored = f.attrs.get("fingerprint")
+            if stored is None:
+                f.attrs["fingerprint"] = text
+                return
+    except OSError as exc:
+        raise HardmatchError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0]}); "
+                             f"delete it to recompute") from exc
+    if stored != text:
+        old, new = json.loads(stored), fingerprint
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise HardmatchError(f"{path} was written with another configuration ({', '.join(diff)} differ); "
+                             f"use another OUT folder or delete the file")
+
+
+def written_groups(path: Path) -> set[str]:
+    """Names of the complete records (image names, or ``name0/name1`` pair keys) in an h5 file."""
+    if not path.exists():
+        return set()
+    done: set[str] = set()
+
+    def visit(name, obj):
+        if obj.attrs.get("complete", False):
+            done.add(name)
+
+    with _h5py().File(path, "r") as f:
+        f.visititems(visit)
+    return done
+
+
+def drop_pairs_of(path: Path, names) -> int:
+    """Delete the pair records of matches.h5 that involve any of ``names`` (their features were
+    rewritten, so their matches are stale); returns how many were deleted."""
+    names = {n.replace("/", "-") for n in names}
+    if not names or not path.exists():
+        return 0
+    stale = [key for key in written_groups(path) if any(part in names for part in key.split("/"))]
+    with _h5py().File(path, "a") as f:
+        for key in stale:
+            del f[key]
+    return len(stale)
+
+
+def _write_group(path: Path, key: str, datasets: dict, attrs: dict) -> None:
+    with _h5py().File(path, "a") as f:
+        if key in f:
+            del f[key]
+        group = f.create_group(key)
+        for name, value in datasets.items():
+            group.create_dataset(name, data=value)
+        for name, value in attrs.items():
+            group.attrs[name] = value
+        group.attrs["complete"] = True
+
+
+def write_features(path: Path, name: str, record: dict) -> None:
+    """Write one image's record (keys as :func:`features_record` makes them) as group ``name``."""
+    _write_group(path, name, record, {})
+
+
+def features_record(features) -> dict:
+    """:class:`~hardmatch.core.records.Features` (original pixels) -> the arrays of one features.h5 group."""
+    h, w = features.image_shape
+    return {
+        "keypoints": features.points.astype(np.float32),
+        "descriptors": np.ascontiguousarray(features.descriptors_numpy.T, dtype=np.float32),
+        "scores": np.asarray(features.responses, dtype=np.float32),
+        "image_size": np.array([w, h], dtype=np.int64),
+        "frames": features.lafs.astype(np.float32),
+        "to_working": np.eye(3) if features.to_working is None else np.asarray(features.to_working, np.float64),
+    }
+
+
+def read_features(path: Path, name: str):
+    """Group ``name`` of features.h5 -> :class:`~hardmatch.core.records.Features` (descriptors (N, 128))."""
+    from ..core.records import Features
+
+    with _h5py().File(path, "r") as f:
+        g = f[name]
+        lafs = g["frames"][()].astype(np.float64)
+        w, h = (int(v) for v in g["image_size"][()])
+        to_working = g["to_working"][()]
+        return Features(lafs, g["scores"][()], np.ascontiguousarray(g["descriptors"][()].T), (h, w),
+                        to_working=None if np.allclose(to_working, np.eye(3)) else to_working)
+
+
+def read_keypoints(path: Path, name: str) -> tuple[np.ndarray, tuple[int, int]]:
+    """Keypoints (N, 2) float64 (pixel centres at integers) and (width, height) of one image."""
+    with _h5py().File(path, "r") as f:
+        g = f[name]
+        return g["keypoints"][()].astype(np.float64), tuple(int(v) for v in g["image_size"][()])
+
+
+def write_matches(path: Path, name0: str, name1: str, record: dict) -> None:
+    """Write one pair's record (keys as :func:`~hardmatch.scene.pair_matching.match_pair_task` returns them)."""
+    datasets = {k: record[k] for k in ("matches0", "matching_scores0", "inliers")}
+    if record.get("model") is not None:
+        datasets["model"] = record["model"]
+    _write_group(path, pair_key(name0, name1), datasets, {"geometry": record["geometry"], "reason": record["reason"]})
+
+
+def read_inliers(path: Path, name0: str, name1: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Verified correspondences (I, 2) int of a pair, its model (3, 3) or None, and the geometry name."""
+    with _h5py().File(path, "r") as f:
+        g = f[pair_key(name0, name1)]
+        model = g["model"][()] if "model" in g else None
+        return g["inliers"][()].astype(np.int64), model, str(g.attrs["geometry"])
