@@ -29,18 +29,28 @@ HardNet also runs at lower precision on CPU (``precision``):
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..core.lazytorch import cpu_has_bf16, device_name, device_type
-from ..nets.runner import DEVICE_BATCH, PatchNetRunner, cpu_memory_format, resolve_backend
-from ..nets.weights import (
-    DEFAULT_DESCRIPTOR, INT8_MODELS, int8_model_name, load_hardnet, load_onnx_model, onnx_model_name,
-)
-from dataclasses import dataclass
 from ..core.options import check_fields, check_not_empty, option
-from ..nets.runner import BACKENDS
+from ..nets.runner import (
+    BACKENDS,
+    DEVICE_BATCH,
+    PatchNetRunner,
+    cpu_memory_format,
+    resolve_backend,
+)
+from ..nets.weights import (
+    DEFAULT_DESCRIPTOR,
+    INT8_MODELS,
+    int8_model_name,
+    load_hardnet,
+    load_onnx_model,
+    onnx_model_name,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -51,8 +61,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "int8")
 #: descriptors agree with fp32 within the tolerance tests/test_int8.py checks and match every dev
 #: pair fp32 matches through ``hardmatch eval`` (plus the noisy BruggeSquare), with the same held-out
 #: FPR95; but on the EVD-like set ``wide`` with int8 reported a wrong homography as found where fp32
-#: found the right one, so int8 stays opt-in (benchmarks/RESULTS.md, "Where the time of a 40 Mpx
-#: pair goes").
+#: found the right one, so int8 stays opt-in (benchmarks/RESULTS.md,
+#: "int8 HardNet").
 AUTO_INT8 = False
 
 
