@@ -10,12 +10,12 @@ Quick use::
     keypoints, descriptors = sift_like.detectAndCompute(gray, None)
 """
 
-from .twoview.config import PRESETS, PipelineConfig
+from .core import io  # noqa: F401 (hardmatch.core.io: image loading, public)
 from .core.errors import HardmatchError, ImageError, NoModelError, WeightsError
-from .twoview.feature2d import HardNet_create, HardNetFeature2D
-from .core import io  # noqa: F401 (hardmatch.io: image loading, public)
-from .twoview.api import build_matcher, match_pair
 from .core.records import Features, PairResult
+from .twoview.api import build_matcher, match_pair
+from .twoview.config import PRESETS, PipelineConfig
+from .twoview.feature2d import HardNet_create, HardNetFeature2D
 from .twoview.pipeline import Pipeline
 
 __version__ = "0.1.0"

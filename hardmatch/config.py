@@ -7,6 +7,15 @@ is the public name for them.
 """
 
 from .twoview.config import (  # noqa: F401 (the public names)
-    GEOMETRIES, PRESETS, RANSAC_METHODS, STAGE_CONFS, ExecutionConf, PipelineConfig, convert_option, field_kind,
-    get_preset, option_fields, parse_tilts,
+    GEOMETRIES,
+    PRESETS,
+    RANSAC_METHODS,
+    STAGE_CONFS,
+    ExecutionConf,
+    PipelineConfig,
+    convert_option,
+    field_kind,
+    get_preset,
+    option_fields,
+    parse_tilts,
 )

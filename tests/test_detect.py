@@ -172,22 +172,22 @@ def test_torch_dog_finds_the_opencv_frames_on_a_real_image():
     image = cv2.imread(str(need_shared("data/oxford/graf/img1.png")), cv2.IMREAD_GRAYSCALE)
     image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
     reference = DoGDetector(0, contrast_threshold=0.03, upright=True)(image)  # all ~960 blobs
-    everything = DoGDetector(0, contrast_threshold=0.03, upright=True)(image_tensor(image)).numpy()
+    everything = DoGDetector(0, contrast_threshold=0.03, upright=True).detect_torch(image_tensor(image)).numpy()
     assert abs(len(everything) - len(reference)) < 0.1 * len(reference)
     assert _nearest_frame_agreement(everything.lafs, reference.lafs) > 0.9  # measured 0.975
     assert _nearest_frame_agreement(reference.lafs, everything.lafs) > 0.9
     detector = DoGDetector(500, contrast_threshold=0.03, upright=True)
-    got = detector(image_tensor(image))
+    got = detector.detect_torch(image_tensor(image))
     assert isinstance(got.lafs, torch.Tensor) and got.lafs.shape == (500, 2, 3)
     assert (got.responses[:-1] >= got.responses[1:]).all()  # strongest first
     assert _nearest_frame_agreement(got.numpy().lafs, reference.lafs) > 0.9
     # oriented: one frame per orientation peak, still the same blobs
-    oriented = DoGDetector(500, contrast_threshold=0.03)(image_tensor(image)).numpy()
+    oriented = DoGDetector(500, contrast_threshold=0.03).detect_torch(image_tensor(image)).numpy()
     assert len(oriented) == 500 and _nearest_frame_agreement(oriented.lafs, reference.lafs) > 0.9
     # the mask is honoured
     mask = np.zeros_like(image)
     mask[:, :200] = 255
-    masked = detector(image_tensor(image), torch.from_numpy(mask)).numpy()
+    masked = detector.detect_torch(image_tensor(image), torch.from_numpy(mask)).numpy()
     assert len(masked) and (masked.lafs[:, 0, 2] < 200.5).all()
 
 
@@ -217,7 +217,7 @@ def test_torch_hessian_gives_the_opencv_filter_frames():
     image = cv2.resize(image, (400, 320), interpolation=cv2.INTER_AREA)
     detector = HessianDetector(300)
     expected = detector(image)
-    got = detector(image_tensor(image)).numpy()
+    got = detector.detect_torch(image_tensor(image)).numpy()
     assert len(got) == len(expected) == 300
     # same scale space up to the Gaussian kernels' truncation: measured 99.8 % within 0.1 px and 1 % in scale
     assert _nearest_frame_agreement(got.lafs, expected.lafs, max_px=0.1, max_scale=1.01) > 0.97

@@ -12,7 +12,7 @@ from PIL import Image
 
 from hardmatch.geometry.acceptance import laf_consistent
 from hardmatch.geometry.essential import (
-    METHODS, estimate_relative_pose, essential_from_pose, in_front, normalize, sampson_errors,
+    METHODS, estimate_relative_pose, essential_from_pose, in_front, normalize, epipolar_sampson_errors,
 )
 from hardmatch.core.model_maps import fundamental_from_essential
 from hardmatch.geometry.intrinsics import calibration_matrix, format_intrinsics
@@ -71,7 +71,7 @@ def test_exact_scene_recovers_pose(scene, method):
     e = essential_from_pose(pose.R, pose.t)
     assert np.allclose(np.abs(e), np.abs(pose.E))
     f = fundamental_from_essential(pose.E, K1, K2)
-    assert sampson_errors(f, pts1[~outliers], pts2[~outliers]).max() < 1e-6
+    assert epipolar_sampson_errors(f, pts1[~outliers], pts2[~outliers]).max() < 1e-6
 
 
 def test_verify_dispatches_essential_with_auto(scene):
@@ -134,7 +134,7 @@ def test_real_pair_pose_within_a_degree(real_pair, preset):
     i = result.inliers
     f = result.F
     assert np.allclose(f, fundamental_from_essential(result.E, k1, k2))
-    assert sampson_errors(f, result.points1[i], result.points2[i]).max() < 1.0 + 1e-9
+    assert epipolar_sampson_errors(f, result.points1[i], result.points2[i]).max() < 1.0 + 1e-9
     lafs1 = result.features1.lafs[result.matches[i, 0]]
     lafs2 = result.features2.lafs[result.matches[i, 1]]
     assert laf_consistent("essential", f, lafs1, lafs2).mean() > 0.95  # original pixels: the same frames up to scale

@@ -7,7 +7,7 @@ from hardmatch.core import laf
 from hardmatch.geometry.acceptance import accept, homography_anisotropy, homography_jacobians, spread_problem
 from hardmatch.geometry.extreme_acceptance import (
     MAX_UNCERTAINTY_PX, accept_extreme, band_share, densest_spot, model_uncertainty, refit_sampson,
-    repeated_pattern_problem, sampson_errors,
+    repeated_pattern_problem, homography_sampson_errors,
 )
 from hardmatch.geometry.ransac import symmetric_transfer_error
 
@@ -78,10 +78,10 @@ def test_sampson_error_is_the_coarse_image_error_under_a_zoom():
     zoom = np.diag([8.0, 8.0, 1.0])
     pts1 = np.array([[10.0, 10.0], [50.0, 20.0]])
     pts2 = _project(zoom, pts1 + [[0.5, 0.0], [0.0, -0.5]])  # half a pixel off in the small image
-    assert sampson_errors(zoom, pts1, pts2) == pytest.approx([0.5, 0.5], rel=0.02)
+    assert homography_sampson_errors(zoom, pts1, pts2) == pytest.approx([0.5, 0.5], rel=0.02)
     assert symmetric_transfer_error(zoom, pts1, pts2) == pytest.approx([4.0, 4.0])
     # no scale change: the transfer error / sqrt 2
-    assert sampson_errors(np.eye(3), pts1, pts1 + [3.0, 0.0]) == pytest.approx([3 / np.sqrt(2)] * 2)
+    assert homography_sampson_errors(np.eye(3), pts1, pts1 + [3.0, 0.0]) == pytest.approx([3 / np.sqrt(2)] * 2)
 
 
 def test_right_model_at_tilt_20_with_one_way_subpixel_inliers_is_accepted():
@@ -147,7 +147,7 @@ def test_points_sent_to_infinity_are_outliers_not_errors():
     h = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1e-2, 0.0, 1.0]])  # the line x = -100 goes to infinity
     pts1 = np.array([[-100.0, 5.0], [10.0, 10.0], [1e200, 3.0], [20.0, 40.0]])
     pts2 = np.array([[0.0, 0.0], [10.0 / 1.1, 10.0 / 1.1], [0.0, 0.0], [20.0 / 1.2, 40.0 / 1.2]])
-    e = sampson_errors(h, pts1, pts2)
+    e = homography_sampson_errors(h, pts1, pts2)
     assert np.isinf(e[0]) and e[2] > 50.0 and e[1] < 1e-6 and e[3] < 1e-6
     model, inliers = refit_sampson(h, np.vstack([pts1, pts1[[1, 3]] + 1.0]), np.vstack([pts2, pts2[[1, 3]]]), 2.0)
     assert np.all(np.isfinite(model)) and not inliers[0] and not inliers[2]

@@ -205,7 +205,7 @@ def room_of(module: str) -> str:
 
 
 def folder_of(module: str, package_dir: Path) -> str:
-    """The folder (package) a module sits in: ``hardmatch.scene.store`` -> ``hardmatch.scene``; a
+    """The folder (package) a module sits in: ``hardmatch.scene.hloc_files`` -> ``hardmatch.scene``; a
     package's ``__init__`` sits in its own folder."""
     path = Path(package_dir, *module.split(".")[1:])
     return module if path.is_dir() else module.rsplit(".", 1)[0]

@@ -117,6 +117,7 @@ class PairResult:
     K1: np.ndarray | None = None  # essential: the cameras used
     K2: np.ndarray | None = None
     intrinsics_source: tuple = ()  # essential: where K1, K2 came from
+    accuracy: dict | None = None  # the model's precision from its inliers (hardmatch.geometry.model_accuracy)
 
     @property
     def num_inliers(self) -> int:
@@ -165,6 +166,7 @@ class PairResult:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "step": self.step,
             "steps": self.steps,
+            "accuracy": self.accuracy,
             "fallbacks": {f.option: f.used for f in self.fallbacks},  # e.g. {"affine": "baumberg"} instead of affnet
             "config": asdict(self.config),
             **(self._pose_dict() if self.geometry == "essential" else {}),

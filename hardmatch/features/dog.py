@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 from ..core import laf as laflib
-from ..core.lazytorch import is_tensor
 from .detections import Detections
 from .detector_constants import DEFAULT_MAGNIFICATION
 
@@ -51,17 +50,20 @@ class DoGDetector:
             keypoints = keypoints[: self.nfeatures]
         return keypoints
 
-    def __call__(self, image: np.ndarray | torch.Tensor, mask=None, pyramid=None) -> Detections:
-        """uint8 (H, W) numpy image -> numpy :class:`Detections` (OpenCV); a (H, W) tensor -> tensor
-        :class:`Detections` on its device (:func:`detect_dog_torch`; ``pyramid``: its torch pyramid)."""
-        if is_tensor(image):
-            from .dog_torch import detect_dog_torch
-
-            return detect_dog_torch(image, self.nfeatures, self.contrast_threshold, self.edge_threshold,
-                                    self.magnification, oriented=not self.upright, pyramid=pyramid, mask=mask)
+    def __call__(self, image: np.ndarray, mask=None, pyramid=None) -> Detections:
+        """uint8 (H, W) numpy image -> numpy :class:`Detections` (OpenCV SIFT's DoG); ``pyramid`` unused
+        (the same signature as the other detectors). The device path is :meth:`detect_torch`."""
         keypoints = self.detect_keypoints(image, mask)
         return detections_from_keypoints(keypoints, self.magnification, self.upright)
 
+
+    def detect_torch(self, image: torch.Tensor, mask=None, pyramid=None) -> Detections:
+        """Device path: a (H, W) tensor -> tensor :class:`Detections` on its device (:func:`detect_dog_torch`;
+        ``mask`` a (H, W) tensor, ``pyramid`` the image's torch pyramid for the orientation patches)."""
+        from .dog_torch import detect_dog_torch
+
+        return detect_dog_torch(image, self.nfeatures, self.contrast_threshold, self.edge_threshold,
+                                self.magnification, oriented=not self.upright, pyramid=pyramid, mask=mask)
 
 def detections_from_keypoints(keypoints: list[cv2.KeyPoint], magnification: float, upright: bool = False) -> Detections:
     """Wrap OpenCV keypoints (from any detector) as :class:`Detections`."""

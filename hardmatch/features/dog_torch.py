@@ -126,8 +126,8 @@ def detect_dog_torch(image, nfeatures: int = 8000, contrast_threshold: float = 0
     ``mask`` (H, W) tensor: frames whose centre falls on zero are dropped.
     """
 
-    from .patches_torch import extract_patches_torch
     from .orientation import gradient_orientation_peaks_torch
+    from .patches_torch import extract_patches_torch
 
     device = image.device
     image = image.float()

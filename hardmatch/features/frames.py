@@ -26,21 +26,21 @@ still runs on the host (its frames are then uploaded).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from .detections import Detections
 from ..core.errors import WeightsError
+from ..core.options import check_fields, option
+from .detections import Detections
+from .detector_constants import DEFAULT_MAGNIFICATION
 from .dog import DoGDetector
 from .hessian import HessianDetector
 from .mser import MSERDetector
-from .shape import SHAPES, make_shape_estimator
-from .patches import build_pyramid
-from dataclasses import dataclass
-from ..core.options import check_fields, option
-from .detector_constants import DEFAULT_MAGNIFICATION
 from .orientation import ORIENTATIONS, make_orienter
+from .patches import build_pyramid
+from .shape import SHAPES, make_shape_estimator
 
 if TYPE_CHECKING:
     import torch
@@ -188,7 +188,7 @@ class FrameDetector:
         parts = []
         for name, detector, shape, orient in self.stages:
             on_device = name in ("dog", "hessian", "hessaff")
-            detections = detector(image, mask_t, pyramid=pyramid) if on_device else detector(gray, mask)
+            detections = detector.detect_torch(image, mask_t, pyramid=pyramid) if on_device else detector(gray, mask)
             orient = orient and self.orienter is not None
             for estimator, is_shape in ((shape, True), (self.orienter if orient else None, False)):
                 if estimator is None or len(detections) == 0:

@@ -21,9 +21,12 @@ import cv2
 import numpy as np
 
 from ..core import laf as laflib
-from ..core.lazytorch import is_tensor
 from .detections import Detections, apply_mask, strongest
-from .detector_constants import DEFAULT_HESSIAN_THRESHOLD, DEFAULT_MAGNIFICATION, HESSIAN_BORDER
+from .detector_constants import (
+    DEFAULT_HESSIAN_THRESHOLD,
+    DEFAULT_MAGNIFICATION,
+    HESSIAN_BORDER,
+)
 
 
 class HessianDetector:
@@ -45,13 +48,15 @@ class HessianDetector:
         self.min_side = int(min_side)
         self.magnification = float(magnification)
 
-    def __call__(self, image, mask=None, pyramid=None) -> Detections:
-        """uint8 (H, W) numpy image -> numpy :class:`Detections`; a (H, W) tensor -> tensors on its device."""
-        if is_tensor(image):
-            from .hessian_torch import detect_hessian_torch
+    def detect_torch(self, image, mask=None, pyramid=None) -> Detections:
+        """Device path: a (H, W) tensor (``mask`` a tensor too) -> tensor :class:`Detections` on its device."""
+        from .hessian_torch import detect_hessian_torch
 
-            return detect_hessian_torch(image, self.nfeatures, self.threshold, self.levels, self.sigma0,
-                                        self.min_side, self.magnification, mask)
+        return detect_hessian_torch(image, self.nfeatures, self.threshold, self.levels, self.sigma0,
+                                    self.min_side, self.magnification, mask)
+
+    def __call__(self, image, mask=None, pyramid=None) -> Detections:
+        """uint8 (H, W) numpy image -> numpy :class:`Detections`. The device path is :meth:`detect_torch`."""
         base = image.astype(np.float32) * np.float32(1.0 / 255.0)
         base = _blur_to(base, 0.5, self.sigma0)
         parts = []

@@ -8,7 +8,12 @@ import torch.nn.functional as F
 
 from ..core import laf as laflib
 from .detections import Detections
-from .detector_constants import DEFAULT_HESSIAN_THRESHOLD, DEFAULT_MAGNIFICATION, HESSIAN_BORDER
+from .detector_constants import (
+    DEFAULT_HESSIAN_THRESHOLD,
+    DEFAULT_MAGNIFICATION,
+    HESSIAN_BORDER,
+)
+
 
 def _doh_torch(levels: torch.Tensor, sigmas: list[float]) -> torch.Tensor:
     """:func:`_doh` of a stack (S, 1, h, w) with one 3x3 ``conv2d`` (cv2.Sobel's kernels, reflect-101) -> (S, h, w)."""

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .frames import FrameDetector
 from ..core.io import load_gray
+from .frames import FrameDetector
 from .patches import build_pyramid, extract_patches
 
 CALIBRATION_FOLDERS = ("urban100", "sunhays80")

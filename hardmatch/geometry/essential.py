@@ -72,7 +72,7 @@ def normalize(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     return h[:, :2] / h[:, 2:]
 
 
-def sampson_errors(F: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
+def epipolar_sampson_errors(F: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
     """Sampson distance (N,) of correspondences pts1/pts2 (N, 2) to ``x2^T F x1 = 0`` in their pixels."""
     return np.abs(_signed_sampson(F, pts1, pts2))
 
@@ -107,7 +107,7 @@ def pose_inliers(R: np.ndarray, t: np.ndarray, pts1: np.ndarray, pts2: np.ndarra
                  K2: np.ndarray, threshold: float) -> np.ndarray:
     """Bool (N,): Sampson distance (pixels) below ``threshold`` and the point in front of both cameras."""
     f = fundamental_from_essential(essential_from_pose(R, t), K1, K2)
-    close = sampson_errors(f, pts1, pts2) < threshold
+    close = epipolar_sampson_errors(f, pts1, pts2) < threshold
     return close & in_front(R, t, normalize(pts1, K1), normalize(pts2, K2))
 
 

@@ -11,7 +11,7 @@ zoom up to 10x, facades of identical windows) need four more things, used by
    densest spot is removed; what is left must not lie (for :data:`MAX_BAND_SHARE` of it) within a
    band of half-width :data:`BAND_HALF_WIDTH` of the diagonal around one line, and must still
    spread :data:`~hardmatch.geometry.acceptance.MIN_SPREAD_PX` across its major axis.
-2. **A scale-aware error** (:func:`sampson_errors`): under a zoom or tilt ``s`` an error of 1 px in
+2. **A scale-aware error** (:func:`homography_sampson_errors`): under a zoom or tilt ``s`` an error of 1 px in
    the coarse image is ``s`` px in the fine one, so the symmetric transfer error rejects right
    matches. The Sampson error of the homography (first-order geometric distance, corrections shared
    by both images) is about the coarse image's error; at scale 1 it is the transfer error / sqrt 2,
@@ -31,11 +31,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .acceptance import (
-    DUPLICATE_RADIUS, MAX_LOCAL_ANISOTROPY, MIN_SPREAD_PX, distinct_count, distinct_indices, homography_jacobians,
-    homography_problem, laf_consistent, spread_problem,
-)
 from ..core.close_pairs import close_pairs
+from .acceptance import (
+    DUPLICATE_RADIUS,
+    MAX_LOCAL_ANISOTROPY,
+    MIN_SPREAD_PX,
+    distinct_count,
+    distinct_indices,
+    homography_jacobians,
+    homography_problem,
+    laf_consistent,
+    spread_problem,
+)
 
 #: Distinct inliers: points closer than this share of the image diagonal count once (10 px at 1000x700).
 RELATIVE_RADIUS = 0.008
@@ -139,7 +146,7 @@ def _whitened_residuals(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np
     return white
 
 
-def sampson_errors(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
+def homography_sampson_errors(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) -> np.ndarray:
     """Sampson error (K,) of H at correspondences pts1/pts2 (K, 2), pixels; inf where undefined."""
     pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
     pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
@@ -188,14 +195,14 @@ def refit_sampson(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, threshold: 
     pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
     pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
     fits = [np.asarray(h, np.float64) / h[2, 2]]
-    errors = [sampson_errors(fits[0], pts1, pts2)]
+    errors = [homography_sampson_errors(fits[0], pts1, pts2)]
     while len(fits) <= rounds and (errors[-1] < threshold).sum() >= 4:
         chosen = errors[-1] < threshold
         refined = _least_squares_sampson(fits[-1], pts1[chosen], pts2[chosen])
         if refined is None:
             break
         fits.append(refined)
-        errors.append(sampson_errors(refined, pts1, pts2))
+        errors.append(homography_sampson_errors(refined, pts1, pts2))
         if np.array_equal(errors[-1] < threshold, chosen):
             break
     costs = [float(np.sum(np.minimum(e, threshold) ** 2)) for e in errors]

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+
 from ..core.options import check_fields, option
 
 #: Prior focal length in units of the image's longest side (COLMAP's and most SfM tools' default).

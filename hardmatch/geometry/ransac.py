@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from . import essential as essentiallib
 from ..core.options import check_fields, option
+from . import essential as essentiallib
 
 GEOMETRIES = ("homography", "fundamental", "essential")
 METHODS = ("auto", "degensac", "magsac", "poselib")

@@ -15,9 +15,9 @@ import os
 import numpy as np
 import torch
 
-from .runner import PatchNetRunner
 from ..core.errors import WeightsError
 from .hardnet import normalize_patches
+from .runner import PatchNetRunner
 from .weights import load_state_dict
 
 

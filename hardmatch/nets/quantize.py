@@ -62,8 +62,13 @@ def quantize_int8(model_fp32: bytes, patches: np.ndarray, method: str = "minmax"
     """ONNX fp32 patch network + calibration patches (N, 1, P, P) -> int8 QDQ ONNX model bytes.
 
     ``method``: activation range calibration, ``minmax`` or ``percentile`` (99.999 %)."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class _Batches(CalibrationDataReader):

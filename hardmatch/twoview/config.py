@@ -21,7 +21,8 @@ from ..features.describe import DescriptorConf
 from ..features.frames import FramesConf
 from ..geometry.acceptance import AcceptanceConf
 from ..geometry.intrinsics import CamerasConf
-from ..geometry.ransac import GEOMETRIES, METHODS as RANSAC_METHODS, RansacConf
+from ..geometry.ransac import GEOMETRIES, RansacConf
+from ..geometry.ransac import METHODS as RANSAC_METHODS
 from ..matching.matchers import MatchingConf
 from .steps import OnDemandConf, parse_tilts
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from ..core import laf as laflib
-from .config import PipelineConfig
-from ..features.dog import detections_from_keypoints
 from ..core.io import WorkingImage
+from ..features.dog import detections_from_keypoints
+from .config import PipelineConfig
 from .pipeline import Pipeline
 
 

@@ -27,11 +27,18 @@ from ..features.detections import Detections
 from ..features.frames import FrameDetector
 from ..features.patches import build_pyramid
 from ..geometry.extreme_acceptance import accept_extreme, repeated_pattern_problem
+from ..geometry.model_accuracy import result_accuracy
 from .pipeline import Pipeline, frame_detector
-from .steps import DEFAULT_H_THRESHOLD, SHAPELESS_STEP_INLIERS, Frames, Step, default_steps, has_shape, max_view_tilt
+from .steps import (
+    DEFAULT_H_THRESHOLD,
+    SHAPELESS_STEP_INLIERS,
+    Frames,
+    Step,
+    default_steps,
+    has_shape,
+    max_view_tilt,
+)
 from .views import View, detect_in_views, inside_image, views_of
-
-
 
 
 class OnDemandMatcher:
@@ -189,6 +196,7 @@ class OnDemandMatcher:
             if result.success and result.num_inliers >= enough:
                 break
         best.step = best_step if best.success else None
+        best.accuracy = result_accuracy(best)  # of the model reported, after any refit of its step
         if not best.success:  # every step rejected: say why each was
             best.reason = "; ".join(f"{t['step']}: {t['reason']}" for t in tried)
         best.steps = tried

@@ -20,23 +20,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core import laf as laflib
-from ..geometry.acceptance import unique_correspondences
-from .config import PipelineConfig, get_preset
-from ..features.describe import HardNetDescriptor
-from ..features.detections import Detections
-from ..core.model_maps import model_to_original
-from ..core.records import Features, PairResult
 from ..core.errors import HardmatchError
-from ..features.frames import FrameDetector, FramesConf
-from ..geometry.intrinsics import Camera, resolve_pair
 from ..core.io import ImageLike, WorkingImage, load_working
 from ..core.lazytorch import device_name, device_type
-from ..matching.matchers import Matches, match
+from ..core.model_maps import model_to_original
+from ..core.records import Features, PairResult
+from ..features.describe import HardNetDescriptor
+from ..features.detections import Detections
+from ..features.frames import FrameDetector, FramesConf
 from ..features.patches import build_pyramid, extract_patches
 from ..features.sift_describe import describe_sift
-from ..geometry.acceptance import AcceptanceConf
+from ..geometry.acceptance import AcceptanceConf, unique_correspondences
+from ..geometry.intrinsics import Camera, resolve_pair
+from ..geometry.model_accuracy import result_accuracy
 from ..geometry.model_search import SearchedModel, search_model
 from ..geometry.ransac import RansacConf
+from ..matching.matchers import Matches, match
+from .config import PipelineConfig, get_preset
 
 if TYPE_CHECKING:
     import torch
@@ -256,6 +256,7 @@ class Pipeline:
             result.R, result.t = pose
             result.K1, result.K2 = cameras[0].K, cameras[1].K
             result.intrinsics_source = (cameras[0].source, cameras[1].source)
+        result.accuracy = result_accuracy(result)
         return result
 
     def match_pair(self, image1: ImageLike | WorkingImage, image2: ImageLike | WorkingImage) -> PairResult:

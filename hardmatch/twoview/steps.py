@@ -7,15 +7,11 @@ is the ``wide`` preset's sequence, cheapest first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
-
-from .views import ANGLE_STEP, View, view_set
-import math
 from ..core.options import check_fields, option
-
-
-
+from .views import ANGLE_STEP, View, view_set
 
 #: FrameDetector options a :class:`Frames` group may set; everything else is a step (pipeline) option.
 FRAME_OPTIONS = ("detector", "nfeatures", "affine", "orientation", "contrast_threshold")

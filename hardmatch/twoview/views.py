@@ -16,9 +16,6 @@ import numpy as np
 from ..core import laf as laflib
 from ..features.detections import Detections
 
-
-
-
 #: ASIFT's angle step at tilt t is ANGLE_STEP / t degrees, over [0, 180).
 ANGLE_STEP = 72.0
 
