@@ -45,7 +45,7 @@ WIDE_STEPS = ("wide/hessaff-affnet", "wide/views-dog")
 
 
 def pair_specs(nonmatching: Path, sets: list, negative_geometry: str) -> list:
-    specs = [("nonmatching", s) for s in read_dataset(nonmatching, "pairs", negative_geometry)] if str(nonmatching) not in ("", ".") else []
+    specs = [("nonmatching", s) for s in read_dataset(nonmatching, "pairs", negative_geometry, allow_outside_root=True)] if str(nonmatching) not in ("", ".") else []
     for name in sets:
         folder, fmt = SETS[name]
         specs += [(name, s) for s in read_dataset(SHARED / folder, fmt)]

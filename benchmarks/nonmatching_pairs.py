@@ -5,7 +5,7 @@ model a pipeline returns for it counts as a false accept (column "false accepts"
     python benchmarks/nonmatching_pairs.py --out benchmarks/results/nonmatching/pairs.txt
     nice hardmatch eval benchmarks/results/nonmatching/pairs.txt --format pairs --geometry homography \
         --pipeline default --pipeline fast --pipeline affine --pipeline wide --pipeline sift --pipeline rootsift \
-        --workers 1 --out eval-out/nonmatching
+        --workers 1 --out eval-out/nonmatching --allow-outside-root    # its paths lead to ../shared
 
 Scenes: ../shared/data/homogr and kusvod2-dev (``NAMEA``/``NAMEB``) and oxford/graf (img1 / img2..img5).
 """

@@ -1,7 +1,8 @@
 """The ``hardmatch`` command line: thin wrappers over the Python API.
 
 Exit codes: 0 success; 1 no geometric model found; 2 bad usage; 3 bad image; 4 weights problem;
-5 dataset/file layout problem. Errors print one line on stderr, never a traceback.
+5 dataset/file layout problem or an output that cannot be written; 130 interrupted (Ctrl-C).
+Errors print one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import click
 from .twoview.config import PRESETS, field_kind, option_fields
 from .datasets.registry import FORMATS
 from .datasets.spec import GEOMETRIES
-from .core.errors import HardmatchError
+from .core.errors import HardmatchError, InterruptedByUser
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
@@ -54,20 +55,32 @@ def _pipeline_kwargs(kwargs: dict) -> dict:
 
 
 def reports_errors(func):
-    """Turn :class:`HardmatchError` into a one-line message and its exit code."""
+    """Turn :class:`HardmatchError` into a one-line message and its exit code; Ctrl-C into one line
+    and exit 130 (as shells do); an OS error the library did not name (a file that cannot be
+    written) into one line and exit 5."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except HardmatchError as exc:
-            click.echo(f"hardmatch: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except (ValueError, TypeError) as exc:  # bad option combinations reported by the API
-            click.echo(f"hardmatch: error: {exc}", err=True)
-            sys.exit(2)
+        except KeyboardInterrupt:
+            _interrupted()
+        except (HardmatchError, ValueError, TypeError, OSError) as exc:  # ValueError, TypeError: bad options
+            code = exc.exit_code if isinstance(exc, HardmatchError) else 5 if isinstance(exc, OSError) else 2
+            where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+            click.echo(f"hardmatch: error: {where}{exc.strerror if where and exc.strerror else exc}", err=True)
+            sys.exit(code)
 
     return wrapper
+
+
+def _interrupted() -> None:
+    """Ctrl-C: a second one while exiting is ignored, so the message stays the last line."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    click.echo("hardmatch: interrupted; what was written is kept (a rerun resumes where it can)", err=True)
+    sys.exit(InterruptedByUser.exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,8 +93,8 @@ def main():
 @click.argument("image1", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("image2", type=click.Path(dir_okay=False, path_type=Path))
 @pipeline_options
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="write the result as JSON")
-@click.option("--viz", "viz_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="write the result as JSON")
+@click.option("--viz", "viz_path", type=click.Path(path_type=Path),
               help="draw the inlier matches side by side into this image file")
 @reports_errors
 def pair(image1, image2, preset, json_path, viz_path, **options):
@@ -89,29 +102,47 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
 
     Exit 0 when a model was found, 1 when not (the reason is printed), 3 for bad images.
     """
+    from .core.files import check_writable, write_atomic
     from .twoview.api import build_matcher
-    from .geometry.ransac import resolve_method
+    from .viz import check_image_output, draw_pair_result, write_image
 
     pipeline = build_matcher(preset, **_pipeline_kwargs(options))  # bad options fail before images are read
+    if json_path is not None:  # and outputs that cannot be written, before the work (exit 5)
+        check_writable(json_path, "JSON result")
+    if viz_path is not None:
+        check_image_output(viz_path)
     work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
     work2 = pipeline.load(image2)
     sources = ()
     if pipeline.config.geometry == "essential":
         pipeline, sources = _with_cameras(pipeline, (image1, image2), (work1, work2))
     result = pipeline.match_pair(work1, work2)
-    if sources:
-        result.intrinsics_source = sources
+    result.intrinsics_source = sources or result.intrinsics_source
     for fallback in result.fallbacks:
         click.echo(f"hardmatch: notice: {fallback.notice()}", err=True)
+    _print_pair(result)
+    if json_path is not None:
+        data = result.to_dict()
+        data["image1"], data["image2"] = str(image1), str(image2)
+        write_atomic(json_path, json.dumps(data, indent=1))
+    if viz_path is not None:
+        write_image(viz_path, draw_pair_result(result, work1, work2))
+    if not result.success:
+        click.echo(f"hardmatch: no model: {result.reason}", err=True)
+        sys.exit(1)
+
+
+def _print_pair(result) -> None:
+    """``pair``'s report on stdout: counts, steps, stage times, the model (and R, t for essential)."""
+    from .geometry.ransac import resolve_method
+
     c = result.config
-    t = result.timings
     click.echo(f"features: {result.num_features[0]} / {result.num_features[1]}   "
                f"tentative matches ({result.step or c.matcher}): {result.num_matches}   inliers: {result.num_inliers}")
     if result.steps:  # matching on demand: what each step found
         click.echo("steps: " + " -> ".join(f"{s['step']} {s['inliers']} inliers ({s['seconds']:.1f} s)"
                                            for s in result.steps))
-    stage_times = "  ".join(f"{k} {1000 * v:.0f} ms" for k, v in t.items())
-    click.echo(f"time: {stage_times}")
+    click.echo("time: " + "  ".join(f"{k} {1000 * v:.0f} ms" for k, v in result.timings.items()))
     if result.success:
         click.echo(f"{c.geometry} ({resolve_method(c.geometry, c.ransac)}):")
         for row in result.model:
@@ -121,41 +152,18 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
         for row in result.R:
             click.echo("  " + "  ".join(f"{v: .6g}" for v in row))
         click.echo("t (unit): " + "  ".join(f"{v: .6g}" for v in result.t))
-    if json_path is not None:
-        data = result.to_dict()
-        data["image1"], data["image2"] = str(image1), str(image2)
-        json_path.write_text(json.dumps(data, indent=1))
-    if viz_path is not None:
-        import cv2
-
-        from .viz import draw_matches
-
-        p1, p2 = result.inlier_points  # drawn on the working images (an axis-aligned scaling away)
-        w1, w2 = work1.from_original, work2.from_original
-        p1, p2 = p1 @ w1[:2, :2].T + w1[:2, 2], p2 @ w2[:2, :2].T + w2[:2, 2]
-        if not cv2.imwrite(str(viz_path), draw_matches(work1.gray, work2.gray, p1, p2)):
-            raise HardmatchError(f"{viz_path}: cannot write image (unknown extension or unwritable folder)")
-    if not result.success:
-        click.echo(f"hardmatch: no model: {result.reason}", err=True)
-        sys.exit(1)
 
 
 def _with_cameras(matcher, paths, works):
-    """Geometry essential: the cameras of both images (given, else EXIF, else the prior, with a notice
-    for each image not given), and the matcher configured with them. -> (matcher, sources)."""
-    from .geometry.intrinsics import format_intrinsics, resolve_pair
-    from .twoview.api import build_matcher
+    """Geometry essential: :func:`hardmatch.twoview.api.with_cameras`, a notice for each camera not
+    given. -> (matcher, sources; empty when all were given)."""
+    from .twoview.api import with_cameras
 
-    config = matcher.config
-    cameras = resolve_pair(config.intrinsics, None, None, paths, [w.original_shape for w in works])
-    for path, camera in zip(paths, cameras):
-        if camera.source != "given":
-            fx, fy, cx, cy = camera.params
-            click.echo(f"hardmatch: notice: {path}: intrinsics from {camera.source}: "
-                       f"fx,fy,cx,cy = {fx:.1f},{fy:.1f},{cx:.1f},{cy:.1f}", err=True)
-    if all(c.source == "given" for c in cameras):
-        return matcher, ()
-    return build_matcher(config, intrinsics=format_intrinsics([c.K for c in cameras])), tuple(c.source for c in cameras)
+    matcher, cameras = with_cameras(matcher, paths, [w.original_shape for w in works])
+    for path, camera in ((p, c) for p, c in zip(paths, cameras) if c.source != "given"):
+        click.echo(f"hardmatch: notice: {path}: intrinsics from {camera.source}: fx,fy,cx,cy = "
+                   + ",".join(f"{v:.1f}" for v in camera.params), err=True)
+    return matcher, () if all(c.source == "given" for c in cameras) else tuple(c.source for c in cameras)
 
 
 @main.command()
@@ -227,13 +235,15 @@ def train(images, phototour, hpatches, synth, val_images, val_phototour, val_pai
                                 for k, v in evaluate_baselines(validation).items()}
     summary["synth"] = list(synth)
     if summary.get("rank", 0) == 0:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        from .core.files import write_atomic
+
+        write_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
         click.echo(json.dumps(summary))
 
 
 @main.command()
 @click.argument("patches_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))  # checked before the work (exit 5)
 @click.option("--weights", default=None, help="descriptor weights: registry name or .pth path")
 @click.option("--device", default="auto", show_default=True)
 @reports_errors
@@ -242,20 +252,26 @@ def extract(patches_file, output, weights, device):
 
     Writes N lines of 128 space-separated numbers to OUTPUT.
     """
+    import io
+
     import numpy as np
 
+    from .core.files import check_writable, write_atomic
     from .datasets.patch_datasets import read_hpatches_file
     from .features.describe import HardNetDescriptor
     from .nets.weights import DEFAULT_DESCRIPTOR
 
+    check_writable(output, "descriptors")
     patches = read_hpatches_file(patches_file, patch_size=32)
     descriptors = HardNetDescriptor(weights or DEFAULT_DESCRIPTOR, device=device)(patches)
-    np.savetxt(output, descriptors, fmt="%.6f", delimiter=" ")
+    text = io.StringIO()
+    np.savetxt(text, descriptors, fmt="%.6f", delimiter=" ")
+    write_atomic(output, text.getvalue())
     click.echo(f"{len(descriptors)} descriptors -> {output}")
 
 
 @main.command()
-@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))  # checked before the work (exit 5)
 @click.option("--format", "fmt", type=click.Choice(["torchscript", "onnx"]), default=None,
               help="default: from OUTPUT's extension (.pt/.ts: torchscript, .onnx: onnx)")
 @click.option("--weights", default=None, help="descriptor weights: registry name or .pth path")
@@ -275,7 +291,7 @@ def export(output, fmt, weights):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
               help="dataset layout (auto: detected)")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="output folder  [default: eval-out/<dataset folder name>]")
+              help="output folder  [default: eval-out/<dataset name>-<hash of its path>]")
 @click.option("--pipeline", "pipelines", multiple=True, default=("default",), show_default=True,
               help="pipeline to evaluate, NAME or NAME:key=value,... (preset plus options); repeatable")
 @click.option("--geometry", type=click.Choice(GEOMETRIES), default=None,
@@ -297,9 +313,12 @@ def export(output, fmt, weights):
               help="with --reconstruct: features and matching on this Dask scheduler (tcp://HOST:PORT); "
                    "--workers N > 1 starts a local Dask cluster instead")
 @click.option("--no-colmap", is_flag=True, help="with --reconstruct: skip the COLMAP SIFT baseline")
+@click.option("--allow-outside-root", is_flag=True, envvar="HARDMATCH_ALLOW_OUTSIDE_ROOT",
+              help="pairs files: read listed paths outside the file's folder (absolute, ../) instead of refusing "
+                   "them (also: HARDMATCH_ALLOW_OUTSIDE_ROOT=1)")
 @reports_errors
 def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume, limit, max_axis_angle, min_axis_angle,
-                 scene, scheduler, no_colmap):
+                 scene, scheduler, no_colmap, allow_outside_root):
     """Evaluate pipelines on every pair of a two-view DATASET in its native layout.
 
     Writes OUT/results.jsonl (one row per pipeline and pair, appended as rows finish; a re-run
@@ -325,6 +344,7 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
     from .datasets.registry import detect_format, read_dataset
     from .datasets.strecha import read_strecha_pairs
     from .evaluation.evaluate import evaluate
+    from .evaluation.provenance import default_out_dir
     from .evaluation.specs import parse_pipeline_specs
     from .evaluation.store import SUMMARY_MD
 
@@ -332,14 +352,15 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
     if (detect_format(dataset) if fmt == "auto" else fmt) == "strecha":
         pairs = read_strecha_pairs(dataset, None, max_axis_angle, min_axis_angle)
     else:
-        pairs = read_dataset(dataset, fmt)
+        pairs = read_dataset(dataset, fmt, allow_outside_root=allow_outside_root,
+                             warn=lambda line: click.echo(f"hardmatch: warning: {line}", err=True))
     if limit is not None:
         pairs = pairs[:limit]
     resolved = dataset.resolve()
     name = resolved.stem if resolved.is_file() else resolved.name
-    out_dir = out_dir if out_dir is not None else Path("eval-out") / name
+    out_dir = out_dir if out_dir is not None else default_out_dir(resolved)  # one folder per dataset
     evaluate(pairs, specs, out_dir, workers=workers, resume=not no_resume, progress=True, dataset_name=name,
-             geometry=geometry)
+             dataset_root=resolved, geometry=geometry)
     click.echo((out_dir / SUMMARY_MD).read_text().rstrip())
     click.echo(f"\nresults: {out_dir}/ (results.jsonl, results.csv, summary.md, summary.json, summary.png)")
 

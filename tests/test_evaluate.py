@@ -21,6 +21,7 @@ from hardmatch.cli import main
 from hardmatch.twoview.config import get_preset
 from hardmatch.datasets.spec import PairSpec
 from hardmatch.evaluation.specs import _cast, parse_pipeline_spec, resolve_geometry
+from hardmatch.evaluation.provenance import default_out_dir
 from hardmatch.evaluation.store import RESULTS_JSONL, load_results
 from hardmatch.evaluation.summary import summarize
 
@@ -222,7 +223,7 @@ def test_wxbs_fundamental_pair_and_default_out_dir(tmp_path, photo, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = run_eval(tmp_path / "wxbs", "--pipeline", FAST)
     assert result.exit_code == 0, result.stderr
-    out = tmp_path / "eval-out" / "wxbs"
+    out = tmp_path / default_out_dir(tmp_path / "wxbs")  # eval-out/wxbs-<hash of the dataset path>
     (row,) = read_jsonl(out / RESULTS_JSONL)
     assert row["pair"] == name and row["geometry"] == "fundamental"
     assert row["matched"], row["reason"]

@@ -5,7 +5,8 @@ One pair per line, 38 whitespace-separated fields::
 
     name0 name1 rot0 rot1 K0(9 numbers, row-major) K1(9) T_0to1(16, row-major 4x4)
 
-``name0``/``name1`` are image paths relative to the list file's folder; ``K0``/``K1`` are the
+``name0``/``name1`` are image paths relative to the list file's folder (paths leaving it are
+refused unless allowed); ``K0``/``K1`` are the
 intrinsics in pixels of the images as stored; ``T_0to1`` takes camera-0 coordinates to camera-1
 coordinates (``X1 = R X0 + t`` with ``R = T[:3, :3]``, ``t = T[:3, 3]``). ``#`` starts a comment.
 
@@ -28,19 +29,20 @@ import numpy as np
 
 from ..core.errors import DatasetError
 from .calibration_checks import check_intrinsics, check_rotation
-from .files import list_file_lines
+from .files import list_file_lines, listed_path
 from .spec import Layout, PairSpec
 
 #: Fields per line: two names, two rotations, K0 (9), K1 (9), T_0to1 (16).
 FIELDS = 38
 
 
-def read_calibrated_pairs(path: Path, geometry: Optional[str] = None) -> list:
-    """The pairs of a calibrated pairs list, in file order (``geometry`` is ignored: fundamental)."""
+def read_calibrated_pairs(path: Path, geometry: Optional[str] = None, allow_outside_root: bool = False) -> list:
+    """The pairs of a calibrated pairs list, in file order (``geometry`` is ignored: fundamental);
+    image paths outside the list's folder are refused unless ``allow_outside_root``."""
     path = Path(path)
     specs, names = [], set()
     for lineno, fields in list_file_lines(path, "calibrated pairs"):
-        spec = _parse_line(path, lineno, fields)
+        spec = _parse_line(path, lineno, fields, allow_outside_root)
         if spec.name in names:
             spec.name = f"{spec.name}@{lineno}"
         names.add(spec.name)
@@ -50,7 +52,7 @@ def read_calibrated_pairs(path: Path, geometry: Optional[str] = None) -> list:
     return specs
 
 
-def _parse_line(path: Path, lineno: int, fields: list) -> PairSpec:
+def _parse_line(path: Path, lineno: int, fields: list, allow_outside_root: bool = False) -> PairSpec:
     """One line of the list (already split, comment removed) as a PairSpec."""
     where = f"{path}:{lineno}"
     if len(fields) != FIELDS:
@@ -78,7 +80,7 @@ def _parse_line(path: Path, lineno: int, fields: list) -> PairSpec:
     t = T[:3, 3].copy()
     if not np.any(t):
         raise DatasetError(f"{where}: T_0to1 has no translation, the pair has no epipolar geometry")
-    images = [path.parent / name for name in fields[:2]]
+    images = [listed_path(path.parent, name, where, allow_outside_root) for name in fields[:2]]
     for image in images:
         if not image.is_file():
             raise DatasetError(f"{where}: image {image} does not exist")
@@ -113,4 +115,5 @@ LAYOUT = Layout(
     is_calibrated_pairs,
     geometry="fundamental",
     takes_file=True,
+    lists_paths=True,
 )

@@ -6,14 +6,15 @@ unreadable or malformed file.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from ..core.errors import DatasetError
+from ..core.io import image_size as core_image_size
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -40,11 +41,9 @@ def _glob_escape(text: str) -> str:
 
 
 def image_size(path: Path) -> Tuple[int, int]:
-    """``(width, height)`` of the image file ``path``."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise DatasetError(f"{path}: cannot read image to get its size")
-    return int(image.shape[1]), int(image.shape[0])
+    """``(width, height)`` of the image file ``path`` as displayed (EXIF orientation applied, as the loader
+    and cv2.imread do), from its header (:func:`hardmatch.core.io.image_size`)."""
+    return core_image_size(Path(path), DatasetError)
 
 
 def load_matrix(path: Path, what: str = "3x3 matrix") -> np.ndarray:
@@ -100,3 +99,21 @@ def load_correspondences(path: Path) -> np.ndarray:
     if not np.all(np.isfinite(points)):
         raise DatasetError(f"{path}: correspondences contain NaN or infinite values")
     return points
+
+
+#: The environment variable that, set to 1, lets ``hardmatch eval`` read listed paths outside the dataset folder.
+ALLOW_OUTSIDE_ROOT_ENV = "HARDMATCH_ALLOW_OUTSIDE_ROOT"
+
+
+def listed_path(base: Path, text: str, where: str, allow_outside_root: bool = False) -> Path:
+    """``base / text`` for a path listed in a dataset file (``where``: ``FILE:LINE`` for errors).
+
+    A path that leaves ``base`` (absolute, or with ``..`` climbing above it) raises
+    :class:`DatasetError` unless ``allow_outside_root``; the check is on the path as written
+    (nothing outside is touched before it), so symbolic links inside the folder still work."""
+    normal = os.path.normpath(text)
+    outside = Path(text).is_absolute() or normal == os.pardir or normal.startswith(os.pardir + os.sep)
+    if outside and not allow_outside_root:
+        raise DatasetError(f"{where}: {text} is outside the dataset folder {base}; pass --allow-outside-root "
+                           f"(or set {ALLOW_OUTSIDE_ROOT_ENV}=1) to read it")
+    return base / text

@@ -5,7 +5,8 @@ detection predicates) in detection priority order. :func:`detect_format` returns
 layout whose ``detect`` holds for the dataset path; when none does, the first whose
 ``detect_nested`` holds (a folder that is itself a dataset wins over a folder of datasets).
 Only layouts of the path's kind are tried: file layouts on a file, folder layouts on a folder.
-:func:`read_dataset` lists a dataset's pairs with the layout's reader.
+:func:`read_dataset` lists a dataset's pairs with the layout's reader, each pair once
+(:func:`unique_pairs`: a repeated pair is dropped with one warning).
 
 A new layout is one module defining its ``Layout`` and one entry in :data:`LAYOUTS`.
 """
@@ -13,7 +14,7 @@ A new layout is one module defining its ``Layout`` and one entry in :data:`LAYOU
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..core.errors import DatasetError
 from . import calibrated_pairs, cmp, evd, oxford, pairs_file, strecha, wxbs
@@ -43,7 +44,8 @@ def get_layout(fmt: str) -> Layout:
     raise DatasetError(f"unknown dataset format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def read_dataset(root: PathLike, fmt: str = "auto", geometry: Optional[str] = None) -> list:
+def read_dataset(root: PathLike, fmt: str = "auto", geometry: Optional[str] = None, allow_outside_root: bool = False,
+                 warn: Optional[Callable[[str], None]] = None) -> list:
     """List the image pairs of a two-view dataset with their ground truth.
 
     Args:
@@ -53,6 +55,10 @@ def read_dataset(root: PathLike, fmt: str = "auto", geometry: Optional[str] = No
             the geometry of every pair; only meaningful for layouts without a fixed geometry
             (``cmp``; ``pairs`` files for pairs without a ground-truth file); the others raise
             :class:`DatasetError` on a conflicting override.
+        allow_outside_root: layouts that list paths (``pairs``, ``calibrated-pairs``) refuse a
+            path leaving the listing's folder (absolute, ``../``) unless this is true.
+        warn: called with one line when a pair is listed more than once (it is kept once);
+            default :func:`warnings.warn`.
 
     Returns:
         ``list[PairSpec]`` sorted by pair name (``pairs`` keeps the file order).
@@ -74,7 +80,32 @@ def read_dataset(root: PathLike, fmt: str = "auto", geometry: Optional[str] = No
         raise DatasetError(
             f"{path}: {layout.name} datasets are {layout.geometry} pairs, cannot override geometry to {geometry}"
         )
-    return layout.read(path, geometry)
+    reading = {"allow_outside_root": allow_outside_root} if layout.lists_paths else {}
+    return unique_pairs(layout.read(path, geometry, **reading), path, warn)
+
+
+def unique_pairs(specs: list, where: PathLike, warn: Optional[Callable[[str], None]] = None) -> list:
+    """``specs`` with each (image 1, image 2) pair kept once, at its first place; one line to
+    ``warn`` (default :func:`warnings.warn`) naming the repeated pairs when there were any."""
+    kept, seen, repeats = [], {}, {}
+    for spec in specs:
+        key = (Path(spec.image1).resolve(), Path(spec.image2).resolve())
+        if key in seen:
+            repeats[seen[key]] = repeats.get(seen[key], 1) + 1
+            continue
+        seen[key] = spec.name
+        kept.append(spec)
+    if repeats:
+        listed = ", ".join(f"{name} (x{count})" for name, count in list(repeats.items())[:3])
+        more = f" and {len(repeats) - 3} more" if len(repeats) > 3 else ""
+        message = f"{where}: {len(specs) - len(kept)} duplicate pair(s) counted once: {listed}{more}"
+        if warn is None:
+            import warnings
+
+            warnings.warn(message, stacklevel=3)
+        else:
+            warn(message)
+    return kept
 
 
 def detect_format(root: PathLike) -> str:

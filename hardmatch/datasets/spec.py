@@ -96,6 +96,8 @@ class Layout:
             (and accepts a forced one).
         hint: the file names that give the layout away, for the "cannot detect" message ("" none).
         takes_file: the dataset is a file, not a folder.
+        lists_paths: the dataset file lists image paths; its reader takes ``allow_outside_root``
+            (paths that leave the file's folder are refused unless it is true).
     """
 
     name: str
@@ -105,3 +107,4 @@ class Layout:
     geometry: Optional[str] = None
     hint: str = ""
     takes_file: bool = False
+    lists_paths: bool = False

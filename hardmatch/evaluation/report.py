@@ -13,9 +13,16 @@ import cv2
 import numpy as np
 
 from ..core.errors import HardmatchError
-from .rows import BASE_COLUMNS
-from .store import RESULTS_CSV, RESULTS_JSONL, SUMMARY_JSON, SUMMARY_MD, SUMMARY_PNG, write_atomic
 from .pose import pose_cells
+from .rows import BASE_COLUMNS
+from .store import (
+    RESULTS_CSV,
+    RESULTS_JSONL,
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    SUMMARY_PNG,
+    write_atomic,
+)
 from .summary import summarize
 
 
@@ -33,21 +40,26 @@ def write_outputs(rows: Sequence[dict], out_dir: Path, pipelines: Sequence[str],
     return summary
 
 
+#: Row keys kept out of the CSV: ``source`` (what the row was computed from) is nested; results.jsonl has it.
+NOT_IN_CSV = ("reason", "source")
+
+
 def csv_columns(rows: Sequence[dict]) -> list:
     """:data:`BASE_COLUMNS`, then every ``time_<stage>`` in order of first appearance, other keys, ``reason``."""
     columns = list(BASE_COLUMNS)
     for row in rows:
-        columns.extend(k for k in row if k not in columns and k != "reason")
+        columns.extend(k for k in row if k not in columns and k not in NOT_IN_CSV)
     return columns + ["reason"]
 
 
 def rows_to_csv(rows: Sequence[dict]) -> str:
     """The rows as CSV text (None -> empty cell)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=csv_columns(rows), restval="", lineterminator="\n")
+    columns = csv_columns(rows)
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items() if k in columns})
     return buffer.getvalue()
 
 

@@ -126,5 +126,9 @@ def _run_pool(tasks: Sequence[Task], workers: int) -> Iterator[dict]:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
+    except BaseException:  # Ctrl-C or the caller stopping: end the workers now, not after their pairs
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Union
 
+from ..core import files
 from .rows import row_key
 
 RESULTS_JSONL = "results.jsonl"
@@ -69,10 +70,6 @@ def _drop_partial_line(path: Path) -> None:
 
 
 def write_atomic(path: Path, data: Union[str, bytes]) -> None:
-    """Write via a temporary file and rename, so a killed run never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Write via a uniquely named temporary file and rename (:func:`hardmatch.core.files.write_atomic`),
+    so a killed run never leaves half a file and two writers never share a temporary name."""
+    files.write_atomic(path, data)

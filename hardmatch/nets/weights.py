@@ -1,8 +1,12 @@
 """Weights registry: a name resolves to a file shipped in the package (``hardmatch/models/``) or to a URL cached once.
 
 Every file is loaded with ``torch.load(..., weights_only=True)`` (no pickled code runs) and, where
-the registry knows its sha256, checked before loading. A ``--weights`` argument may be a registry
-name or a path to a ``.pth`` file.
+the registry knows its sha256, checked before loading. The hashes of the shipped files are kept
+here, in the package's code (:data:`SHIPPED_SHA256`), never read from the folder the weights lie in:
+a hash beside a file proves only that the copy is complete, since whoever can replace the file can
+replace the hash too. A ``--weights`` argument may be a registry name or a path to a ``.pth`` file;
+a plain path with ``<file>.sha256`` beside it is checked against it (a corrupt or partial copy is
+refused), which says nothing about where the file came from.
 
 The shipped HardNet weights also come as ONNX models made from them by
 ``tools/quantize_hardnet.py``: fp32 (the same network, so ONNX Runtime needs neither torch nor an
@@ -34,6 +38,17 @@ def _shipped_models_dir() -> Path:
 MODELS_DIR = Path(os.environ.get("HARDMATCH_MODELS") or _shipped_models_dir())
 
 
+#: sha256 of every file shipped in ``hardmatch/models/``: the trusted copy (the ``.sha256`` files beside
+#: them are for people and tools; tests/test_weights.py checks both agree with the files).
+SHIPPED_SHA256 = {
+    "hardnet-synth.pth": "ff4ee8c09a0e65270a0bea8e289bf5e46458a49e80bafc28f006a2c3070b4f1d",
+    "hardnet-synth-v2.pth": "ca6ba9ad1a6781665cf95b6f480586ddadd9cfd04573ce01d971c84b072e62c9",
+    "hardnet-synth-v2-fp32.onnx": "6acc7c99c29e05512125a402db8765847c9e7b692218a9bb064c65a46a2f3f1d",
+    "hardnet-synth-int8.onnx": "88800f0d0e16db145c604caf6f6a87395097acf4c29934b0647e2bf32fa5ed30",
+    "hardnet-synth-v2-int8.onnx": "1b5a100f32f134f4df87cff7762440776d0e32fa5087a3a4fcbb407c4d13d954",
+}
+
+
 @dataclass(frozen=True)
 class WeightSpec:
     """One registry entry."""
@@ -42,8 +57,12 @@ class WeightSpec:
     filename: str
     arch: str  # which network the state_dict fits: "hardnet", "affnet", "orinet"
     url: str | None = None  # None: shipped in hardmatch/models/
-    sha256: str | None = None
+    sha256: str | None = None  # None for a shipped file: SHIPPED_SHA256[filename]
     description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.url is None and self.sha256 is None:
+            object.__setattr__(self, "sha256", SHIPPED_SHA256[self.filename])
 
 
 _HARDNET_BASE = "https://github.com/DagnyT/hardnet/raw/master/pretrained"
@@ -51,10 +70,8 @@ _AFFNET_BASE = "https://github.com/ducha-aiki/affnet/raw/master/pretrained"
 
 REGISTRY: dict[str, WeightSpec] = {spec.name: spec for spec in [
     WeightSpec("hardnet-synth", "hardnet-synth.pth", "hardnet",
-               sha256=None,  # read from hardmatch/models/hardnet-synth.sha256 (known_sha256)
                description="HardNet trained by hardmatch on synthetic pairs (see hardmatch/models/hardnet-synth.md)"),
     WeightSpec("hardnet-synth-v2", "hardnet-synth-v2.pth", "hardnet",
-               sha256=None,  # read from hardmatch/models/hardnet-synth-v2.sha256 (known_sha256)
                description="HardNet trained by hardmatch on 15.8M synthetic pairs on one GPU "
                            "(see hardmatch/models/hardnet-synth-v2.md)"),
     WeightSpec("hardnet++", "HardNet++.pth", "hardnet",
@@ -95,14 +112,8 @@ def hub_cache_dir() -> Path:
 
 
 def known_sha256(spec: WeightSpec) -> str | None:
-    """The registry's sha256 for ``spec``; shipped files carry theirs in ``<file>.sha256`` beside them."""
-    if spec.sha256:
-        return spec.sha256
-    if spec.url is None:
-        side = MODELS_DIR / (Path(spec.filename).stem + ".sha256")
-        if side.is_file():
-            return side.read_text().split()[0].strip().lower()
-    return None
+    """The registry's sha256 for ``spec`` (kept in this module for shipped files, never read beside them)."""
+    return spec.sha256
 
 
 def sha256_of(path: Path) -> str:
@@ -121,6 +132,8 @@ def resolve(name_or_path: str | os.PathLike, download: bool = True) -> tuple[Pat
         path = Path(key).expanduser()
         if path.is_file():
             return path, None
+        if path.suffix.lower() == ".onnx":
+            raise WeightsError(f"{path}: no such file (and {_ONNX_IS_NOT_WEIGHTS})")
         names = ", ".join(sorted(REGISTRY))
         raise WeightsError(f"weights '{key}': neither a registry name ({names}) nor an existing file")
     if spec.url is None:
@@ -163,13 +176,44 @@ def _download(spec: WeightSpec, path: Path) -> None:
 
 
 def verify_sha256(path: Path, spec: WeightSpec | None) -> None:
-    """Raise :class:`WeightsError` when the registry knows ``spec``'s sha256 and ``path`` does not have it."""
-    expected = known_sha256(spec) if spec is not None else None
+    """Raise :class:`WeightsError` when the registry knows ``spec``'s sha256 and ``path`` does not have it;
+    a plain path (``spec`` None) is checked against a ``.sha256`` file beside it, if any (:func:`verify_sidecar`)."""
+    if spec is None:
+        verify_sidecar(path)
+        return
+    expected = known_sha256(spec)
     if expected is not None:
         actual = sha256_of(path)
         if actual != expected:
             raise WeightsError(f"weights '{spec.name}' at {path}: sha256 {actual[:16]}... does not match the registry's "
                                f"{expected[:16]}... (corrupt or replaced file; delete it and retry)")
+
+
+def sidecar_of(path: Path) -> Path | None:
+    """The ``.sha256`` file beside a user's weights file (``NAME.sha256`` or ``NAME.pth.sha256``), or None."""
+    for side in (path.with_suffix(".sha256"), path.with_name(path.name + ".sha256")):
+        if side.is_file():
+            return side
+    return None
+
+
+def verify_sidecar(path: Path) -> None:
+    """Refuse ``path`` when a ``.sha256`` beside it names another hash: the copy is corrupt or partial.
+
+    A matching hash from the same folder proves only that the file is whole, not where it came from
+    (whoever replaced the file could replace the hash): it never makes a file trusted."""
+    side = sidecar_of(path)
+    if side is None:
+        return
+    fields = side.read_text(errors="replace").split()
+    expected = fields[0].lower() if fields else ""
+    actual = sha256_of(path)
+    if actual != expected:
+        raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match {side.name} ({expected[:16] or 'empty'}...): "
+                           f"a corrupt or partial copy")
+
+
+_ONNX_IS_NOT_WEIGHTS = ".onnx is an exported model; --weights takes a .pth state dict or a registry name"
 
 
 def onnx_model_name(weights: str | os.PathLike, precision: str) -> str | None:
@@ -192,6 +236,25 @@ def load_onnx_model(name: str) -> bytes:
     return path.read_bytes()
 
 
+def load_tensors_only(path: Path, what: str, advice: str = ""):
+    """``torch.load(path, weights_only=True)`` (no pickled code runs); anything it refuses or cannot
+    read is one :class:`WeightsError` line: "PATH: refused, not WHAT (why)ADVICE"."""
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for pickled code, RuntimeError/EOFError for broken files
+        why = ("it holds pickled objects other than tensors; nothing in it was run"
+               if isinstance(exc, pickle.UnpicklingError) else
+               f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:80]}")
+        raise WeightsError(f"{path}: refused, not {what} ({why}){advice}") from None
+
+
 def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> tuple[dict, WeightSpec | None, Path]:
     """Resolve, verify (sha256 where known) and safely load a state_dict.
 
@@ -201,11 +264,10 @@ def load_state_dict(name_or_path: str | os.PathLike, download: bool = True) -> t
     import torch
 
     path, spec = resolve(name_or_path, download=download)
+    if path.suffix.lower() == ".onnx":
+        raise WeightsError(f"{path}: {_ONNX_IS_NOT_WEIGHTS}")
     verify_sha256(path, spec)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: not a loadable weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+    obj = load_tensors_only(path, "a loadable weights file")
     if isinstance(obj, dict):
         for key in ("state_dict", "model"):
             if key in obj and isinstance(obj[key], dict):

@@ -1,7 +1,8 @@
 """Stage 4: a COLMAP database (``OUT/database.db``) from features.h5 and matches.h5, through ``pycolmap.Database``.
 
 Written afresh on every run (it is cheap and derived from the two h5 files), to a temporary file
-that replaces the old one only when complete. Per image: a camera (one per image for
+with a unique name (:func:`hardmatch.core.files.temporary_path`, removed with its ``-wal``/``-shm``
+on any exit) that is checkpointed out of WAL mode and replaces the old one only when complete. Per image: a camera (one per image for
 ``--camera-mode per-image``, COLMAP's default, and for the first map of ``auto``; or one ``single``
 camera shared by all, see :mod:`hardmatch.scene.camera_mode`), a rig holding that camera, a frame and
 the image; keypoints in COLMAP's pixel convention (first pixel's centre at 0.5, i.e. hardmatch's
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import HardmatchError
+from ..core.files import SQLITE_SIDECARS, temporary_path
 from . import hloc_files as store
 
 DATABASE = "database.db"
@@ -113,12 +115,36 @@ def write_database(out: Path, image_dir: Path, names: list[str], pairs: list[tup
     Returns ``{"path": ..., "image_ids": {name: id}, "verified_pairs": n}``. Raises
     :class:`HardmatchError` (exit 2) for ``single`` with images of different sizes.
     """
+    out = Path(out)
+    final = out / filename
+    with temporary_path(final) as temp:
+        found = _fill_database(temp, out, image_dir, names, pairs, choice)
+        _without_journal(temp)
+        for suffix in SQLITE_SIDECARS:  # a killed mapper's journal of the old database is not this one's
+            Path(str(final) + suffix).unlink(missing_ok=True)
+        os.replace(temp, final)
+    return {"path": final, **found}
+
+
+def _without_journal(path: Path) -> None:
+    """Checkpoint the SQLite database at ``path`` into its file and leave it in DELETE journal mode,
+    so that no ``-wal``/``-shm`` sidecar belongs to it when it is renamed."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        connection.close()
+
+
+def _fill_database(temp: Path, out: Path, image_dir: Path, names: list[str], pairs: list[tuple[str, str]],
+                   choice: CameraChoice) -> dict:
+    """Write the cameras, images, keypoints and matches into a new database at ``temp`` (closed on
+    return); returns ``{"image_ids": {name: id}, "verified_pairs": n}``."""
     import h5py
     import pycolmap
 
-    out = Path(out)
-    final, temp = out / filename, out / (filename + ".tmp")
-    temp.unlink(missing_ok=True)
     features_path, matches_path = out / store.FEATURES_H5, out / store.MATCHES_H5
     image_ids: dict[str, int] = {}
     verified = 0
@@ -159,5 +185,4 @@ def write_database(out: Path, image_dir: Path, names: list[str], pairs: list[tup
                     verified += 1
     finally:
         db.close()
-    os.replace(temp, final)
-    return {"path": final, "image_ids": image_ids, "verified_pairs": verified}
+    return {"image_ids": image_ids, "verified_pairs": verified}

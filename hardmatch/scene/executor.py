@@ -136,12 +136,20 @@ class DaskExecutor:
         if workers is not None:
             import logging
 
+            import signal
+            import threading
+
+            main_thread = threading.current_thread() is threading.main_thread()  # signals: main thread only
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None  # workers inherit it
             try:
                 self.cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                                             dashboard_address=":0", silence_logs=logging.ERROR)
             except Exception as exc:  # workers are spawned: a script without a __main__ guard fails here
                 raise HardmatchError(f"cannot start a local Dask cluster of {workers} workers ({exc}); "
                                      f"a script that starts one needs an `if __name__ == '__main__':` guard") from exc
+            finally:
+                if main_thread:
+                    signal.signal(signal.SIGINT, previous)
             address = self.cluster
         else:
             address = scheduler

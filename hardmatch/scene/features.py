@@ -1,8 +1,9 @@
 """Stage 1: features of every image -> ``OUT/features.h5`` (hloc's layout, :mod:`hardmatch.scene.hloc_files`).
 
 One task per image (``(config, path)``, run by an executor: :mod:`hardmatch.scene.executor`);
-the client writes each image's group as soon as its result arrives, in image order. A re-run
-skips the images already written. A corrupt or unreadable image is skipped with a warning (it
+the client writes each image's group as soon as its result arrives, in image order, with the
+identity of the image file (:mod:`hardmatch.scene.image_identity`). A re-run skips the images
+already written from the same files, and refuses an ``OUT`` whose features are of other images. A corrupt or unreadable image is skipped with a warning (it
 gets no group, so the next run tries it again).
 
 With ``--preset wide`` the stored features are those of MODS' first step (the preset with
@@ -16,9 +17,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..twoview.config import PipelineConfig
 from ..core.errors import ImageError
+from ..twoview.config import PipelineConfig
 from . import hloc_files as store
+from . import image_identity as identity
 
 #: Configuration fields that change the features (the rest only change matching).
 FEATURE_FIELDS = ("detector", "nfeatures", "contrast_threshold", "affine", "orientation", "magnification",
@@ -53,6 +55,16 @@ def extract_task(task: tuple[PipelineConfig, str]) -> dict:
             "timings": dict(features.timings)}
 
 
+def reusable_features(path: Path, image_dir: Path, names: list[str]) -> tuple[set, dict]:
+    """The images of ``names`` whose stored features can be reused, and ``{name: identity}`` of all of
+    them (:mod:`hardmatch.scene.image_identity`). A stored image that is now another file is refused
+    (:class:`~hardmatch.core.errors.OutputError`, exit 5); one stored without its identity is redone."""
+    stored = {name: identity.decode(text) for name, text in store.read_sources(path).items()}
+    current = identity.current_identities(image_dir, names, stored)
+    identity.check_same_images(path, image_dir, stored, current)
+    return {name for name in names if stored.get(name) is not None}, current
+
+
 def extract_features(image_dir: Path, names: list[str], out: Path, config: PipelineConfig, executor,
                      progress: Optional[Callable] = None, warn: Callable[[str], None] = print) -> dict:
     """Extract and write the features of ``names`` not yet in ``out/features.h5``.
@@ -63,7 +75,7 @@ def extract_features(image_dir: Path, names: list[str], out: Path, config: Pipel
     config = feature_config(config)
     path = Path(out) / store.FEATURES_H5
     store.check_fingerprint(path, fingerprint(config))
-    done = store.written_groups(path)
+    done, sources = reusable_features(path, Path(image_dir), names)
     todo = [n for n in names if n not in done]
     result = {"written": [], "reused": [n for n in names if n in done], "skipped": {}}
     tasks = [(config, str(Path(image_dir) / n)) for n in todo]
@@ -72,7 +84,7 @@ def extract_features(image_dir: Path, names: list[str], out: Path, config: Pipel
             result["skipped"][name] = answer["skipped"]
             warn(f"hardmatch: warning: skipped {answer['skipped']}")
         else:
-            store.write_features(path, name, answer["record"])
+            store.write_features(path, name, answer["record"], identity.encode(sources[name]))
             result["written"].append(name)
         if progress is not None:
             progress(1)

@@ -15,7 +15,9 @@ matches.h5, one group per pair named as hloc names it (``name0/name1``, ``/`` in
 
 A group counts as written only once its attribute ``complete`` is set (the last thing written),
 so a job stopped mid-record redoes just that record. Each file carries ``fingerprint``: the
-configuration that wrote it; a re-run with another configuration is refused, never mixed in.
+configuration that wrote it; a re-run with another configuration is refused, never mixed in. Each
+image group of features.h5 carries ``source``: what the image file was
+(:mod:`hardmatch.scene.image_identity`); a re-run on other images under the same names is refused.
 """
 
 from __future__ import annotations
@@ -106,9 +108,18 @@ def _write_group(path: Path, key: str, datasets: dict, attrs: dict) -> None:
         group.attrs["complete"] = True
 
 
-def write_features(path: Path, name: str, record: dict) -> None:
-    """Write one image's record (keys as :func:`features_record` makes them) as group ``name``."""
-    _write_group(path, name, record, {})
+def write_features(path: Path, name: str, record: dict, source: str = "") -> None:
+    """Write one image's record (keys as :func:`features_record` makes them) as group ``name``;
+    ``source``: the identity of the image file (:mod:`hardmatch.scene.image_identity`), as JSON."""
+    _write_group(path, name, record, {"source": source} if source else {})
+
+
+def read_sources(path: Path) -> dict:
+    """``{image name: source attribute or None}`` of the complete image groups of features.h5."""
+    if not path.exists():
+        return {}
+    with _h5py().File(path, "r") as f:
+        return {name: f[name].attrs.get("source") for name in f if f[name].attrs.get("complete", False)}
 
 
 def features_record(features) -> dict:

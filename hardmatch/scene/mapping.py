@@ -1,7 +1,10 @@
 """Stage 5: COLMAP's incremental mapper on the database -> ``OUT/sparse/N/`` (COLMAP binary) and ``OUT/points.ply``.
 
-``pycolmap.incremental_mapping`` writes its models to a temporary folder that replaces
-``OUT/sparse`` only when the mapper has finished, so a stopped job keeps the previous model.
+``pycolmap.incremental_mapping`` writes its models to a temporary folder (a unique name,
+:func:`hardmatch.core.files.temporary_path`, removed on any exit) that replaces ``OUT/sparse`` only
+when the mapper has finished, so a stopped job keeps the previous model. A two-image scene keeps
+COLMAP's two-view tracks (all it has), so two overlapping photos give a model: their relative pose
+and triangulated inliers.
 Model 0 (COLMAP's order) is reported unless another registered more images; its points are
 also written as ``OUT/points.ply``. The mapper runs with a fixed random seed.
 """
@@ -9,10 +12,12 @@ also written as ``OUT/points.ply``. The mapper runs with a fixed random seed.
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from ..core.errors import NoModelError
+from ..core.files import temporary_path
 
 SPARSE = "sparse"
 PLY = "points.ply"
@@ -26,6 +31,8 @@ def mapper_options(num_images: int, fixed_intrinsics: bool, seed: int = 0):
     options.random_seed = seed
     # COLMAP keeps a model only with min_model_size images (10): small scenes need a smaller bound
     options.min_model_size = min(options.min_model_size, max(2, num_images // 2))
+    if num_images == 2:  # every track of a two-image scene has two views: COLMAP ignores those by default
+        options.triangulation.ignore_two_view_tracks = False
     if fixed_intrinsics:
         options.ba_refine_focal_length = False
         options.ba_refine_principal_point = False
@@ -60,38 +67,52 @@ def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fix
     from .camera_mode import refine_principal_points
 
     out = Path(out)
-    temp, final = out / (folder + ".tmp"), out / folder
-    shutil.rmtree(temp, ignore_errors=True)
-    temp.mkdir(parents=True)
-    options = mapper_options(num_images, fixed_intrinsics)
-    callbacks = {}
-    if progress is not None:
-        callbacks = {"initial_image_pair_callback": lambda: progress(2), "next_image_callback": lambda: progress(1)}
-    level = pycolmap.logging.minloglevel
-    if quiet:
-        pycolmap.logging.minloglevel = 2  # errors only: the mapper's INFO log is thousands of lines
-    try:
-        models = pycolmap.incremental_mapping(database, image_dir, temp, options, **callbacks)
-        best = max(sorted(models), key=lambda i: models[i].num_reg_images()) if models else None
-        note = None
-        if best is not None and refine_principal_point and not fixed_intrinsics:
-            models[best], note = refine_principal_points(models[best])
-    finally:
-        pycolmap.logging.minloglevel = level
-    if not models:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise NoModelError("no model: the mapper found no initial image pair with enough verified matches "
-                           "and triangulation angle")
-    for index, reconstruction in models.items():  # the mapper writes them already; make sure, in binary
-        folder_i = temp / str(index)
-        folder_i.mkdir(exist_ok=True)
-        reconstruction.write_binary(str(folder_i))
-    shutil.rmtree(final, ignore_errors=True)
-    temp.rename(final)
+    final = out / folder
+    with temporary_path(final) as temp:
+        temp.mkdir(parents=True)
+        with quiet_colmap(quiet):
+            models = pycolmap.incremental_mapping(database, image_dir, temp, mapper_options(
+                num_images, fixed_intrinsics), **_callbacks(progress))
+            best = max(sorted(models), key=lambda i: models[i].num_reg_images()) if models else None
+            note = None
+            if best is not None and refine_principal_point and not fixed_intrinsics:
+                models[best], note = refine_principal_points(models[best])
+        if not models:
+            raise NoModelError("no model: the mapper found no initial image pair with enough verified matches "
+                               "and triangulation angle")
+        for index, reconstruction in models.items():  # the mapper writes them already; make sure, in binary
+            folder_i = temp / str(index)
+            folder_i.mkdir(exist_ok=True)
+            reconstruction.write_binary(str(folder_i))
+        shutil.rmtree(final, ignore_errors=True)
+        temp.rename(final)
     stats = {**model_stats(models[best]), "model": str(final / str(best)), "models": len(models)}
     if note is not None:
         stats["principal_point"] = note
     return stats, models[best]
+
+
+def _callbacks(progress: Optional[Callable]) -> dict:
+    """The mapper's callbacks calling ``progress(2)`` for the initial pair, ``progress(1)`` per next image."""
+    if progress is None:
+        return {}
+    return {"initial_image_pair_callback": lambda: progress(2), "next_image_callback": lambda: progress(1)}
+
+
+@contextmanager
+def quiet_colmap(quiet: bool = True) -> Iterator[None]:
+    """COLMAP's log silenced but for fatal errors while inside (``quiet``): its INFO log is thousands
+    of lines, and its ERROR line for a failed map ("Failed to create any sparse model") would come
+    before hardmatch's own one-line message."""
+    import pycolmap
+
+    level = pycolmap.logging.minloglevel
+    if quiet:
+        pycolmap.logging.minloglevel = 3
+    try:
+        yield
+    finally:
+        pycolmap.logging.minloglevel = level
 
 
 def publish_model(out: Path, folder: str, stats: dict, reconstruction) -> dict:

@@ -17,6 +17,7 @@ from itertools import combinations
 from pathlib import Path
 
 from ..core.errors import DatasetError, HardmatchError
+from ..core.files import write_atomic
 
 #: Most images ``exhaustive`` takes (N (N - 1) / 2 pairs: 4950 at 100).
 EXHAUSTIVE_MAX = 200
@@ -99,5 +100,15 @@ def make_pairs(spec: str, names: list[str], features_path: Path) -> list[tuple[s
     return canonical(pairs, names)
 
 
+def check_pairs_spec(spec: str, names: list[str]) -> None:
+    """Check ``spec`` against the scene's image files ``names`` before any work: a bad K is a
+    :class:`HardmatchError` (exit 2), a pairs file naming an image the folder lacks a
+    :class:`DatasetError` (exit 5). Images skipped later as unreadable are checked by :func:`make_pairs`."""
+    kind, arg = parse_spec(spec)
+    if kind == "file":
+        read_pairs_file(arg, names)
+
+
 def write_pairs(path: Path, pairs: list[tuple[str, str]]) -> None:
-    Path(path).write_text("".join(f"{a} {b}\n" for a, b in pairs))
+    """``OUT/pairs.txt``, written atomically (:func:`hardmatch.core.files.write_atomic`)."""
+    write_atomic(path, "".join(f"{a} {b}\n" for a, b in pairs))

@@ -4,7 +4,10 @@ images -> features.h5 -> pairs.txt -> matches.h5 -> database.db -> sparse/N + po
 
 A re-run reuses what is written (features per image, matches per pair) and redoes only the
 cheap derived stages; the mapper runs again only when something upstream changed or no summary
-is there (``force_mapping``: always).
+is there (``force_mapping``: always). Features are reused only for the same image files
+(:mod:`hardmatch.scene.image_identity`): another scene into the same ``OUT`` is refused (exit 5).
+A run holds :class:`~hardmatch.core.files.FolderLock` on ``OUT`` throughout: a second run on the same
+folder is refused at once (exit 5); temporaries have unique names and what killed runs left is removed.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..twoview.config import PipelineConfig
 from ..core.errors import HardmatchError, ImageError
+from ..core.files import FolderLock, write_atomic
+from ..twoview.config import PipelineConfig
 from . import database as dblib
-from .features import extract_features
-from .images import list_images
 from .camera_mode import prefer_shared, shared_camera_evidence
+from .features import extract_features
+from .hloc_files import FEATURES_H5, MATCHES_H5, drop_pairs_of
+from .images import list_images
 from .mapping import SPARSE, publish_model, run_mapping
 from .pair_matching import match_pairs
-from .pairs import PAIRS_TXT, make_pairs, write_pairs
-from .hloc_files import FEATURES_H5, MATCHES_H5, drop_pairs_of
+from .pairs import PAIRS_TXT, check_pairs_spec, make_pairs, write_pairs
 
 SUMMARY_JSON = "summary.json"
 #: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
@@ -48,7 +52,9 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
                 force_mapping: bool = False) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
 
-    Raises :class:`~hardmatch.core.errors.DatasetError` (exit 5) for a missing/empty/one-image folder,
+    Raises :class:`~hardmatch.core.errors.DatasetError` (exit 5) for a missing/empty/one-image folder or a
+    pairs file naming images the folder lacks, :class:`~hardmatch.core.errors.OutputError` (exit 5) when
+    ``out`` is in use by another run or holds the features of other images,
     :class:`~hardmatch.core.errors.ImageError` (exit 3) when fewer than two images are readable,
     :class:`HardmatchError` (exit 2) for bad options, :class:`~hardmatch.core.errors.NoModelError`
     (exit 1) when the mapper makes no model.
@@ -60,8 +66,17 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
     choice = dblib.camera_choice(camera_mode, intrinsics)  # bad options fail before any work
     if config.geometry == "homography":
         raise HardmatchError("reconstruct: --geometry homography describes no 3D scene; use fundamental")
-    out.mkdir(parents=True, exist_ok=True)
-    executor = executor or SerialExecutor()
+    check_pairs_spec(pairs, names)  # a pairs file naming unknown images fails before any work
+    with FolderLock(out, "reconstruct"):
+        remove_stale_temporaries(out)
+        return _run_stages(image_dir, out, names, config, pairs, camera_mode, intrinsics, choice,
+                           executor or SerialExecutor(), bar, warn, force_mapping)
+
+
+def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineConfig, pairs: str,
+                camera_mode: str, intrinsics: Optional[str], choice, executor, bar: ProgressFactory,
+                warn: Callable[[str], None], force_mapping: bool) -> dict:
+    """The stages of :func:`reconstruct` in ``out`` (locked by the caller); returns the summary."""
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
@@ -113,8 +128,20 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "options": _options(pairs, camera_mode, intrinsics, usable),
     }
-    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=1))
+    write_atomic(out / SUMMARY_JSON, json.dumps(summary, indent=1))
     return summary
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Remove what killed runs left in ``out`` (held under :class:`FolderLock`, so no run is using them):
+    unique temporaries (``.NAME.XXXX.tmp`` and their SQLite sidecars, see
+    :func:`hardmatch.core.files.temporary_path`) and the fixed ``.tmp`` names of older versions."""
+    for name in (dblib.DATABASE, SHARED_DATABASE, SPARSE, SHARED_SPARSE, SUMMARY_JSON, PAIRS_TXT):
+        for leftover in [*out.glob(f".{name}.*.tmp*"), *out.glob(f"{name}.tmp*")]:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,

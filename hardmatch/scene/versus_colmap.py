@@ -23,8 +23,9 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from ..datasets.strecha import read_strecha_views
 from ..core.errors import HardmatchError, NoModelError
+from ..core.files import FolderLock, write_atomic
+from ..datasets.strecha import read_strecha_views
 from .accuracy import model_poses, reconstruction_accuracy
 from .colmap_sift import run_colmap_sift
 from .images import list_images
@@ -63,7 +64,16 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
     labels = [label for label, _ in pipelines]
     if len(set(labels)) != len(labels) or COLMAP_LABEL in labels:
         raise HardmatchError(f"--pipeline: labels must be distinct and not {COLMAP_LABEL!r}, got {labels}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out_dir, "eval --reconstruct"):  # a second run on OUT is refused at once (exit 5)
+        return _evaluate_locked(scene, views, names, pipelines, out_dir, executor, colmap, colmap_device, bar,
+                                warn, log)
+
+
+def _evaluate_locked(scene: Path, views: list, names: list, pipelines: Sequence[tuple], out_dir: Path, executor,
+                     colmap: bool, colmap_device: str, bar, warn: Callable[[str], None],
+                     log: Callable[[str], None]) -> list:
+    """The runs and reports of :func:`evaluate_reconstruction` in ``out_dir`` (locked by the caller)."""
+    image_dir = scene / "images"
     rows = []
     for label, config in pipelines:
         work = _fresh(out_dir / _folder_name(label))
@@ -146,10 +156,10 @@ def table_markdown(rows: Sequence[dict]) -> str:
 def _write_reports(out_dir: Path, scene: Path, rows: list, names: list) -> None:
     info = {"scene": str(scene), "images": names, "cpu_count": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-    (out_dir / RESULTS_JSON).write_text(json.dumps({**info, "rows": rows}, indent=1) + "\n")
+    write_atomic(out_dir / RESULTS_JSON, json.dumps({**info, "rows": rows}, indent=1) + "\n")
     note = ("Positions in ground-truth units after a similarity (Umeyama) alignment of the camera centres; "
             "pair mAA@10 over all pairs of views (an unregistered view's pairs count as failures); pair rot. "
             "median: median relative-rotation error over the registered pairs, free of the alignment (which "
             "fixes the rotation about a line of few centres loosely).")
-    (out_dir / RESULTS_MD).write_text(f"# Reconstruction of {scene.name} ({len(names)} images)\n\n"
-                                      f"{table_markdown(rows)}\n\n{note}\n")
+    write_atomic(out_dir / RESULTS_MD, f"# Reconstruction of {scene.name} ({len(names)} images)\n\n"
+                                       f"{table_markdown(rows)}\n\n{note}\n")

@@ -23,6 +23,7 @@ rank 0 logs, validates and writes checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -31,7 +32,10 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import OutputError, WeightsError
+from ..core.files import check_writable, temporary_path
 from ..nets.hardnet import HardNet
+from ..nets.weights import load_tensors_only
 from .augment import augment_pairs
 from .loss import hardnet_loss
 from .runlog import TrainingLog
@@ -93,9 +97,31 @@ class _BatchStream(torch.utils.data.IterableDataset):
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` through a unique temporary beside ``path`` (removed on any error), then renamed."""
+    try:
+        with temporary_path(path) as temp:
+            torch.save(obj, temp)
+            os.replace(temp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by :func:`train` (``weights_only``: no pickled code runs); one-line
+    :class:`WeightsError` for anything else (foreign, tampered or truncated files)."""
+    state = load_tensors_only(path, "a checkpoint this trainer wrote", "; delete it or train into another --out")
+    if not isinstance(state, dict) or not {"state_dict", "optimizer", "step"} <= set(state):
+        raise WeightsError(f"{path}: not a checkpoint this trainer wrote (needs state_dict, optimizer and step); "
+                           f"delete it or train into another --out")
+    return state
+
+
+def _make_out_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_dir}: cannot create the output folder: {exc.strerror or exc}") from None
+    check_writable(out_dir / "checkpoint.pth", "checkpoint")
 
 
 def _log(msg: str) -> None:
@@ -152,7 +178,7 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     torch.manual_seed(cfg.seed)
     out_dir = Path(cfg.out_dir)
     if rank == 0:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        _make_out_dir(out_dir)
     net = HardNet(dropout=cfg.dropout)
     if cfg.init_weights:
         from ..nets.weights import load_state_dict
@@ -165,9 +191,13 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     start_step, trained_s = 0, 0.0
     ckpt_path = out_dir / "checkpoint.pth"
     if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
+        state = _load_checkpoint(ckpt_path)
+        try:
+            net.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise WeightsError(f"{ckpt_path}: does not fit this network or optimiser "
+                               f"({str(exc).splitlines()[0][:100]}); delete it or train into another --out") from None
         start_step = int(state["step"])
         trained_s = float(state.get("train_s", 0.0))
         if rank == 0:
@@ -200,63 +230,64 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
     data_iter = iter(loader)
     model.train()
     done = step = start_step
-    while step < cfg.steps:
-        elapsed = trained_s + time.time() - t0
-        fraction = max(step / cfg.steps, elapsed / budget_s if budget_s > 0 else 0.0)
-        if fraction >= 1.0:
-            break
-        lr = cfg.lr * (1.0 - fraction)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        anchors, positives, labels = next(data_iter)
-        anchors = anchors.to(device, non_blocking=True).float()
-        positives = positives.to(device, non_blocking=True).float()
-        labels = labels.to(device, non_blocking=True)
-        if cfg.augment:
-            anchors, positives = augment_pairs(anchors, positives, generator)
-        batch = torch.cat([anchors, positives]).contiguous(memory_format=memory_format)
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            desc = model(batch)
-        desc = desc.float()
-        n = len(anchors)
-        loss = hardnet_loss(desc[:n], desc[n:], margin=cfg.margin, loss=cfg.loss, sampling=cfg.sampling, labels=labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        loss_sum += loss.detach()
-        interval_steps += 1
-        step = done = step + 1
-        if rank != 0:
-            continue
-        out_of_time = budget_s > 0 and trained_s + time.time() - t0 >= budget_s
-        last = done >= cfg.steps or out_of_time
-        validate = validation is not None and (done % cfg.val_every == 0 or last)
-        if not (done % log_every == 0 or last or validate or done == start_step + 1):
-            continue
-        last_loss = float(loss_sum) / interval_steps  # the one host-device synchronisation of an interval
-        loss_ema = last_loss if loss_ema is None else 0.95 ** interval_steps * loss_ema + (1 - 0.95 ** interval_steps) * last_loss
-        now = time.time()
-        rate = interval_steps * n * world / max(1e-9, now - interval_t0)
-        loss_sum.zero_()
-        interval_steps = 0
-        fpr = fdr = None
-        if validate:
-            dists = hardnet_distances(net, validation[0], validation[1], device=device)
-            fpr, fdr = fpr_at_recall(dists, validation[2])
-            last_fpr = fpr
-            _log(f"\nstep {done}: validation FPR95 {100 * fpr:.2f}%  FDR95 {100 * fdr:.2f}%")
-        log.write(done, last_loss, lr, rate, trained_s + now - t0, fpr, fdr)
-        if last or now - last_progress >= 10.0 or done % max(1, cfg.steps // 100) == 0:
-            _progress(done, cfg.steps, loss_ema, lr, rate, trained_s + now - t0, budget_s)
-            last_progress = now
-        if done % cfg.checkpoint_every == 0 or last:
-            _save_atomic({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
-                          "train_s": trained_s + time.time() - t0,
-                          "config": {k: v for k, v in asdict(cfg).items() if k != "extra"}}, ckpt_path)
-        interval_t0 = time.time()  # validation and checkpoints are not training time of the next interval
-        if out_of_time:
-            break
+    with _progress_line_ended():  # Ctrl-C: the one-line message starts on its own line
+        while step < cfg.steps:
+            elapsed = trained_s + time.time() - t0
+            fraction = max(step / cfg.steps, elapsed / budget_s if budget_s > 0 else 0.0)
+            if fraction >= 1.0:
+                break
+            lr = cfg.lr * (1.0 - fraction)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            anchors, positives, labels = next(data_iter)
+            anchors = anchors.to(device, non_blocking=True).float()
+            positives = positives.to(device, non_blocking=True).float()
+            labels = labels.to(device, non_blocking=True)
+            if cfg.augment:
+                anchors, positives = augment_pairs(anchors, positives, generator)
+            batch = torch.cat([anchors, positives]).contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+                desc = model(batch)
+            desc = desc.float()
+            n = len(anchors)
+            loss = hardnet_loss(desc[:n], desc[n:], margin=cfg.margin, loss=cfg.loss, sampling=cfg.sampling, labels=labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach()
+            interval_steps += 1
+            step = done = step + 1
+            if rank != 0:
+                continue
+            out_of_time = budget_s > 0 and trained_s + time.time() - t0 >= budget_s
+            last = done >= cfg.steps or out_of_time
+            validate = validation is not None and (done % cfg.val_every == 0 or last)
+            if not (done % log_every == 0 or last or validate or done == start_step + 1):
+                continue
+            last_loss = float(loss_sum) / interval_steps  # the one host-device synchronisation of an interval
+            loss_ema = last_loss if loss_ema is None else 0.95 ** interval_steps * loss_ema + (1 - 0.95 ** interval_steps) * last_loss
+            now = time.time()
+            rate = interval_steps * n * world / max(1e-9, now - interval_t0)
+            loss_sum.zero_()
+            interval_steps = 0
+            fpr = fdr = None
+            if validate:
+                dists = hardnet_distances(net, validation[0], validation[1], device=device)
+                fpr, fdr = fpr_at_recall(dists, validation[2])
+                last_fpr = fpr
+                _log(f"\nstep {done}: validation FPR95 {100 * fpr:.2f}%  FDR95 {100 * fdr:.2f}%")
+            log.write(done, last_loss, lr, rate, trained_s + now - t0, fpr, fdr)
+            if last or now - last_progress >= 10.0 or done % max(1, cfg.steps // 100) == 0:
+                _progress(done, cfg.steps, loss_ema, lr, rate, trained_s + now - t0, budget_s)
+                last_progress = now
+            if done % cfg.checkpoint_every == 0 or last:
+                _save_atomic({"state_dict": net.state_dict(), "optimizer": optimizer.state_dict(), "step": done,
+                              "train_s": trained_s + time.time() - t0,
+                              "config": {k: v for k, v in asdict(cfg).items() if k != "extra"}}, ckpt_path)
+            interval_t0 = time.time()  # validation and checkpoints are not training time of the next interval
+            if out_of_time:
+                break
     if cuda:
         torch.cuda.synchronize(device)
     wall = time.time() - t0
@@ -275,6 +306,16 @@ def train(cfg: TrainConfig, make_source, validation=None, resume: bool = False) 
             "pairs": done * cfg.batch_size * world, "pairs_per_s": pairs_run / max(1e-9, wall),
             "wall_s": wall, "train_s": trained_s + wall, "device": str(device), "precision": precision,
             "workers": workers, "batch_size": cfg.batch_size, "rank": rank, "world_size": world}
+
+
+@contextlib.contextmanager
+def _progress_line_ended():
+    """End the progress bar's line when training stops by an exception (Ctrl-C, a write error)."""
+    try:
+        yield
+    except BaseException:
+        sys.stderr.write("\n")
+        raise
 
 
 def _progress(done: int, total: int, loss: float, lr: float, rate: float, elapsed: float, budget_s: float = 0.0) -> None:

@@ -14,6 +14,7 @@ from typing import Union
 
 from .config import PipelineConfig, get_preset
 from ..core.io import ImageLike, WorkingImage
+from ..geometry.intrinsics import Camera, format_intrinsics, resolve_pair
 from .on_demand import OnDemandMatcher
 from ..core.records import PairResult
 from .pipeline import Pipeline
@@ -35,6 +36,16 @@ def build_matcher(config: PipelineConfig | str = "default", **options) -> PairMa
     matcher = OnDemandMatcher(resolved)
     matcher.pipeline(matcher.steps[0])
     return matcher
+
+
+def with_cameras(matcher: PairMatcher, images, shapes) -> tuple[PairMatcher, tuple[Camera, Camera]]:
+    """Geometry essential for images loaded beforehand (e.g. at working resolution): both cameras
+    (configured intrinsics, else the EXIF of the files ``images``, else the prior for ``shapes``,
+    the original (H, W)) and a matcher configured with them (``matcher`` itself when all were given)."""
+    cameras = resolve_pair(matcher.config.intrinsics, None, None, images, shapes)
+    if all(c.source == "given" for c in cameras):
+        return matcher, cameras
+    return build_matcher(matcher.config, intrinsics=format_intrinsics([c.K for c in cameras])), cameras
 
 
 def match_pair(image1: ImageLike | WorkingImage, image2: ImageLike | WorkingImage, geometry: str | None = None,
