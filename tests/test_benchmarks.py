@@ -69,3 +69,28 @@ def test_extreme_views_warm_up_runs_each_method_once_on_a_small_pair_of_two_scen
     for _, shape1, shape2 in seen:
         assert max(shape1) <= 320 and max(shape2) <= 320
     assert warm_up({"a": method("a")}, {"homogr": specs[:1]}, ["homogr"]) == {}  # one pair: nothing to pair it with
+
+
+def test_scenes_benchmark_density_folder_keeps_every_kth_view_with_its_camera(tmp_path):
+    """benchmarks/scenes.py: a density-3 subset of a Strecha scene is a readable scene of images 0, 3, 6, ..."""
+    from pathlib import Path
+
+    from benchmarks.scenes import density_folder, table
+    from hardmatch.datasets.strecha import read_strecha_views
+
+    from .conftest import need_shared
+
+    scene = need_shared("data/strecha/fountain-P11")
+    assert density_folder(scene, 1, tmp_path) == scene
+    folder = density_folder(scene, 3, tmp_path)
+    names = [Path(v.image).name for v in read_strecha_views(folder)]
+    expected = sorted(p.name for p in (scene / "images").iterdir())[::3]
+    assert names == expected and len(expected) == 4
+    assert density_folder(scene, 3, tmp_path) == folder  # a second call reuses the links
+    row = {"scene": "s", "density": 3, "pipeline": "default", "registered": 4, "views": 4,
+           "rotation_median_deg": 0.1, "rotation_max_deg": 0.2, "position_median": 0.01, "position_max": 0.02,
+           "pair_maa": 1.0, "pair_rotation_median_deg": 0.05, "seconds": 10.0, "time_ratio": 0.5,
+           "stage_seconds": {"features": 4.0, "matches": 3.0}}
+    text = table([row, {**row, "pipeline": "colmap-sift", "time_ratio": None}])
+    assert text.splitlines()[2].split("|")[3].strip() == "default" and "features 4.0 / matches 3.0" in text
+    assert text.splitlines()[3].split("|")[3].strip() == "colmap-sift"

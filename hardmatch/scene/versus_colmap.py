@@ -38,7 +38,8 @@ RESULTS_MD = "reconstruction.md"
 
 def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Path, executor=None,
                             colmap: bool = True, colmap_device: str = "cpu", bar=None,
-                            warn: Callable[[str], None] = print, log: Callable[[str], None] = print) -> list:
+                            warn: Callable[[str], None] = print, log: Callable[[str], None] = print,
+                            colmap_shared_camera: bool = False) -> list:
     """Reconstruct ``scene`` with each ``(label, config)`` of ``pipelines`` and with COLMAP SIFT.
 
     Args:
@@ -47,6 +48,8 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
         out_dir: output folder (one subfolder per pipeline, ``colmap-sift/``, the reports).
         executor: runs features and matching (:mod:`hardmatch.scene.executor`; default serial).
         colmap: also run the COLMAP SIFT baseline.
+        colmap_shared_camera: COLMAP SIFT with one camera for all images (default: one per image,
+            COLMAP's own default).
         bar: progress factory handed to ``reconstruct`` (default: none).
         warn, log: where warnings (skipped images) and one line per finished run go.
 
@@ -66,12 +69,12 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
         raise HardmatchError(f"--pipeline: labels must be distinct and not {COLMAP_LABEL!r}, got {labels}")
     with FolderLock(out_dir, "eval --reconstruct"):  # a second run on OUT is refused at once (exit 5)
         return _evaluate_locked(scene, views, names, pipelines, out_dir, executor, colmap, colmap_device, bar,
-                                warn, log)
+                                warn, log, colmap_shared_camera)
 
 
 def _evaluate_locked(scene: Path, views: list, names: list, pipelines: Sequence[tuple], out_dir: Path, executor,
                      colmap: bool, colmap_device: str, bar, warn: Callable[[str], None],
-                     log: Callable[[str], None]) -> list:
+                     log: Callable[[str], None], colmap_shared_camera: bool = False) -> list:
     """The runs and reports of :func:`evaluate_reconstruction` in ``out_dir`` (locked by the caller)."""
     image_dir = scene / "images"
     rows = []
@@ -87,7 +90,8 @@ def _evaluate_locked(scene: Path, views: list, names: list, pipelines: Sequence[
         rows.append(_row(label, poses, views, time.perf_counter() - start, reason, stages))
         log(row_line(rows[-1]))
     if colmap:
-        result = run_colmap_sift(image_dir, _fresh(out_dir / COLMAP_LABEL), image_names=names, device=colmap_device)
+        result = run_colmap_sift(image_dir, _fresh(out_dir / COLMAP_LABEL), image_names=names, device=colmap_device,
+                                  single_camera=colmap_shared_camera)
         poses = None if result.reconstruction is None else model_poses(result.reconstruction)
         rows.append(_row(COLMAP_LABEL, poses, views, result.seconds, "" if poses else "no model: COLMAP made none",
                          {k: round(v, 2) for k, v in result.stage_seconds.items()}))
