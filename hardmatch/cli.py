@@ -18,17 +18,20 @@ from .twoview.config import PRESETS, field_kind, option_fields
 from .datasets.registry import FORMATS
 from .datasets.spec import GEOMETRIES
 from .core.errors import HardmatchError, InterruptedByUser
+from .scene.loop_consistency import ViewGraphConf
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
 
-def pipeline_options(func):
-    """Add one CLI option per :class:`~hardmatch.config.PipelineConfig` field (defaults come from the preset).
+def pipeline_options(func=None, extra=()):
+    """One CLI option per :class:`~hardmatch.config.PipelineConfig` field (the preset's default) and ``extra`` field.
 
     Values reach :class:`PipelineConfig` as text, which converts and checks them (one path for
     the CLI, the API and ``eval`` specs): a bad value is one line naming the option, exit 2.
     """
-    for f in reversed(option_fields()):
+    if func is None:
+        return functools.partial(pipeline_options, extra=extra)
+    for f in reversed([*option_fields(), *extra]):
         flag = "--" + f.name.replace("_", "-")
         help_text = f.metadata["help"]
         choices = f.metadata.get("choices")
@@ -400,7 +403,7 @@ def _stage_bar(label: str, length: int):
 @main.command()
 @click.argument("images", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@pipeline_options
+@pipeline_options(extra=ViewGraphConf.option_fields())
 @click.option("--pairs", "pairs_spec", default="exhaustive", show_default=True,
               help="pairs to match: exhaustive, sequential:K (each image with the next K), retrieval:K (the K most "
                    "similar by VLAD of the HardNet descriptors), or a file of 'name0 name1' lines")
@@ -434,7 +437,7 @@ def reconstruct(images, out, preset, pairs_spec, camera_mode, scheduler, workers
     with make_executor(scheduler=scheduler, workers=workers) as executor:
         summary = run(images, out, config, pairs=pairs_spec, camera_mode=camera_mode, intrinsics=intrinsics,
                       executor=executor, bar=_stage_bar, warn=lambda line: click.echo(line, err=True),
-                      force_mapping=remap)
+                      force_mapping=remap, view_graph=ViewGraphConf.from_options(options))
     click.echo(summary_line(summary))
     click.echo(f"model: {summary['model']['model']}  points: {out / 'points.ply'}  summary: {out / 'summary.json'}")
 

@@ -149,3 +149,25 @@ def test_auto_method_per_geometry():
         resolve_method("homography", "poselib")
     with pytest.raises(ValueError, match="no essential solver"):
         resolve_method("essential", "degensac")
+
+
+def test_sufficient_iterations_is_ransacs_stopping_rule():
+    from hardmatch.geometry.ransac import sufficient_iterations
+
+    assert sufficient_iterations(0.9, 0.9999, 7, 10000) == 15  # ceil(log(1e-4) / log(1 - 0.9^7))
+    assert sufficient_iterations(0.3, 0.9999, 7, 10000) == 10000  # the rule asks for 42k: capped
+    assert sufficient_iterations(0.0, 0.9999, 7, 10000) == 10000
+    assert sufficient_iterations(1.0, 0.9999, 7, 10000) == 1
+
+
+@pytest.mark.parametrize("outliers", [0.1, 0.5])
+def test_fundamental_with_the_iteration_bound_finds_what_all_iterations_find(outliers):
+    """DEGENSAC bounded by the stopping rule at the quick pass's inlier share keeps the model that
+    10000 unbounded iterations give (same inliers within 1 %), at a high and a low inlier share."""
+    import pydegensac
+
+    p1, p2, good = _fundamental_data(seed=5, n=600, outliers=outliers)
+    bounded = verify(p1, p2, "fundamental", "degensac", threshold=1.0)
+    _, mask = pydegensac.findFundamentalMatrix(p1, p2, 1.0, 0.9999, 10000, 0.0, seed=0)
+    assert abs(bounded.num_inliers - int(mask.sum())) <= 0.01 * good.sum()
+    assert (bounded.inliers & good).sum() >= 0.9 * good.sum()

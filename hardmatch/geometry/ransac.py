@@ -170,13 +170,47 @@ def _pydegensac_frames(lafs: np.ndarray, factor: float) -> np.ndarray:
                                                 a[:, 0:1, 1] * factor, a[:, 1:2, 1] * factor], axis=1))
 
 
+#: Iterations of the quick fundamental-matrix pass that bounds the inlier ratio from below
+#: (:func:`_degensac`): a cost bound (about 1 % of the default ``max_iters``), not a decision.
+INLIER_RATIO_PASS_ITERS = 200
+
+#: Minimal sample of the seven-point fundamental-matrix solver.
+FUNDAMENTAL_SAMPLE = 7
+
+
+def sufficient_iterations(inlier_ratio: float, confidence: float, sample_size: int, max_iters: int) -> int:
+    """RANSAC's stopping rule: the iterations that draw at least one all-inlier sample of ``sample_size``
+    with probability ``confidence`` when a share ``inlier_ratio`` of the matches are inliers, in [1, max_iters]."""
+    p = float(inlier_ratio) ** int(sample_size)
+    if p >= 1.0:
+        return 1
+    if p <= 0.0:
+        return int(max_iters)
+    needed = np.ceil(np.log1p(-float(confidence)) / np.log1p(-p))
+    return int(min(max_iters, max(1, needed)))
+
+
 def _degensac(pts1, pts2, geometry, threshold, max_iters, confidence, laf_check: float = 0.0, seed: int = 0):
+    """pydegensac's homography or fundamental matrix -> ``(model, mask)``.
+
+    pydegensac's F estimator with its degeneracy check runs all ``max_iters`` iterations (measured: the
+    same 2976 of 3259 inliers on a fountain-P11 pair after 20 and after 10000 iterations, 0.5 s against
+    15.6 s), where its stopping rule should end it after a handful. So a quick pass without the check
+    (:data:`INLIER_RATIO_PASS_ITERS` iterations) measures a share of inliers the best model has at least,
+    and DEGENSAC then runs the iterations RANSAC's stopping rule asks for at that share
+    (:func:`sufficient_iterations`), never more than ``max_iters``: at 90 % inliers 15, at 30 % all of them.
+    """
     import pydegensac
 
     seed = abs(int(seed))  # pydegensac: a negative seed means its own default
     if geometry == "homography":
         return pydegensac.findHomography(pts1, pts2, threshold, confidence, max_iters, laf_check, seed=seed)
-    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, max_iters, laf_check, seed=seed)
+    quick = min(int(max_iters), INLIER_RATIO_PASS_ITERS)
+    _, mask = pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, quick, laf_check, seed=seed,
+                                               enable_degeneracy_check=False)
+    share = float(np.asarray(mask).sum()) / max(1, len(pts1)) if mask is not None else 0.0
+    iterations = sufficient_iterations(share, confidence, FUNDAMENTAL_SAMPLE, max_iters)
+    return pydegensac.findFundamentalMatrix(pts1, pts2, threshold, confidence, iterations, laf_check, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
 """``features.h5`` and ``matches.h5`` in hloc's layout, written one record at a time (resumable).
 
-features.h5, one group per image name (hloc's ``extract_features``):
+Image names are relative paths with ``/`` (``cam0/img001.jpg``, :mod:`hardmatch.scene.images`).
+
+features.h5, one group per image name (hloc's ``extract_features``; a nested name is a nested group,
+``cam0`` holding ``img001.jpg``, which is what ``f["cam0/img001.jpg"]`` reads):
   ``keypoints`` (N, 2) float32, pixel centres at integers (OpenCV's and hloc's convention; COLMAP
   adds 0.5); ``descriptors`` (128, N) float32 (HardNet, unit norm); ``scores`` (N,) float32
   (detector response); ``image_size`` (2,) int (width, height of the original image);
   plus ``frames`` (N, 2, 3) float32 local affine frames in original pixels and ``to_working``
   (3, 3) float64 (original -> working pixels, where matching thresholds apply).
 
-matches.h5, one group per pair named as hloc names it (``name0/name1``, ``/`` in names -> ``-``):
+matches.h5, one group per pair named as hloc's ``names_to_pair`` names it (``name0/name1`` with ``/``
+in each name replaced by ``-``: ``cam0-img001.jpg/cam1-img001.jpg``, two levels deep):
   ``matches0`` (N0,) int32, index into image 1's keypoints or -1 (the tentative matches);
-  ``matching_scores0`` (N0,) float32 (cosine similarity of the two descriptors, 0 where none); plus ``inliers`` (I, 2)
+  ``matching_scores0`` (N0,) float32 in [0, 1], hloc's convention: :func:`hloc_score` of the two unit
+  descriptors' cosine, ``(1 + cos) / 2`` (= ``1 - d^2 / 4`` for their L2 distance d), the mapping of
+  hloc's own nearest-neighbour matcher; 0 where none); plus ``inliers`` (I, 2)
   int32 keypoint indices of the verified correspondences and, when a model was accepted, ``model``
   (3, 3) float64 with attribute ``geometry``; attribute ``reason`` says why there is none.
 
@@ -31,6 +37,8 @@ from ..core.errors import HardmatchError
 
 FEATURES_H5 = "features.h5"
 MATCHES_H5 = "matches.h5"
+#: How ``matching_scores0`` is made (stamped in matches.h5's fingerprint: older files held the cosine).
+SCORE_CONVENTION = "(1+cos)/2"
 
 
 def _h5py():
@@ -39,9 +47,21 @@ def _h5py():
     return h5py
 
 
+def pair_name(name: str) -> str:
+    """An image name as hloc's pair names hold it: ``/`` -> ``-``."""
+    return name.replace("/", "-")
+
+
 def pair_key(name0: str, name1: str) -> str:
-    """hloc's group name of a pair: ``name0/name1`` with ``/`` inside a name replaced by ``-``."""
-    return "/".join((name0.replace("/", "-"), name1.replace("/", "-")))
+    """hloc's group name of a pair (``names_to_pair``): ``name0/name1`` with ``/`` inside a name replaced by ``-``."""
+    return "/".join((pair_name(name0), pair_name(name1)))
+
+
+def hloc_score(cosine) -> np.ndarray:
+    """Descriptor cosine similarity in [-1, 1] -> hloc's matching score in [0, 1]: ``(1 + cos) / 2``,
+    monotone (the most similar scores highest), as hloc's nearest-neighbour matcher scores unit
+    descriptors; clipped against rounding (float32)."""
+    return np.clip((1.0 + np.asarray(cosine, np.float32)) / 2.0, 0.0, 1.0).astype(np.float32)
 
 
 def check_fingerprint(path: Path, fingerprint: dict) -> None:
@@ -86,7 +106,7 @@ def written_groups(path: Path) -> set[str]:
 def drop_pairs_of(path: Path, names) -> int:
     """Delete the pair records of matches.h5 that involve any of ``names`` (their features were
     rewritten, so their matches are stale); returns how many were deleted."""
-    names = {n.replace("/", "-") for n in names}
+    names = {pair_name(n) for n in names}
     if not names or not path.exists():
         return 0
     stale = [key for key in written_groups(path) if any(part in names for part in key.split("/"))]
@@ -115,11 +135,19 @@ def write_features(path: Path, name: str, record: dict, source: str = "") -> Non
 
 
 def read_sources(path: Path) -> dict:
-    """``{image name: source attribute or None}`` of the complete image groups of features.h5."""
+    """``{image name: source attribute or None}`` of the complete image groups of features.h5, at any
+    depth (``cam0/img001.jpg``)."""
     if not path.exists():
         return {}
+    found: dict = {}
+
+    def visit(name, obj):
+        if obj.attrs.get("complete", False):
+            found[name] = obj.attrs.get("source")
+
     with _h5py().File(path, "r") as f:
-        return {name: f[name].attrs.get("source") for name in f if f[name].attrs.get("complete", False)}
+        f.visititems(visit)
+    return found
 
 
 def features_record(features) -> dict:

@@ -7,7 +7,7 @@ pair`` does on the same features. The client writes each pair's record in pair o
 skips the pairs already written.
 
 Record (see :mod:`hardmatch.scene.hloc_files`): ``matches0`` / ``matching_scores0`` hold the tentative
-matches (score: descriptor cosine similarity), ``inliers`` (I, 2) the verified ones (empty when no model was
+matches (score in [0, 1]: hloc's ``(1 + cos) / 2`` of the descriptors, :func:`~hardmatch.scene.hloc_files.hloc_score`), ``inliers`` (I, 2) the verified ones (empty when no model was
 accepted), ``model`` the accepted F (or E with ``--geometry essential``: each image's camera from
 ``--intrinsics``, EXIF or the prior) between the original images, ``reason`` why not.
 
@@ -41,7 +41,8 @@ def matching_config(config: PipelineConfig) -> PipelineConfig:
 
 def fingerprint(config: PipelineConfig, features_fingerprint: dict) -> dict:
     values = asdict(config)
-    return {**features_fingerprint, **{k: values[k] for k in MATCH_FIELDS if k in values}}
+    return {**features_fingerprint, **{k: values[k] for k in MATCH_FIELDS if k in values},
+            "scores": store.SCORE_CONVENTION}
 
 
 @lru_cache(maxsize=16)
@@ -55,7 +56,8 @@ def _load(path: str, name: str):
 
 def match_record(result, f0, f1) -> dict:
     """A :class:`~hardmatch.core.records.PairResult` of features ``f0``, ``f1`` -> the arrays of one matches.h5
-    group (score of a match: the cosine similarity of its two unit-norm descriptors)."""
+    group (score of a match: :func:`~hardmatch.scene.hloc_files.hloc_score` of the cosine similarity of
+    its two unit-norm descriptors, in [0, 1])."""
     matches0 = np.full(len(f0), -1, dtype=np.int32)
     scores0 = np.zeros(len(f0), dtype=np.float32)
     pairs = np.asarray(result.matches, dtype=np.int64).reshape(-1, 2)
@@ -64,7 +66,7 @@ def match_record(result, f0, f1) -> dict:
         similarity = (d0 * d1).sum(1).astype(np.float32)
         order = np.argsort(similarity, kind="stable")  # the most similar, written last, wins a shared index
         matches0[pairs[order, 0]] = pairs[order, 1]
-        scores0[pairs[order, 0]] = similarity[order]
+        scores0[pairs[order, 0]] = store.hloc_score(similarity[order])
     inliers = pairs[np.asarray(result.inliers, dtype=bool)] if result.success else np.zeros((0, 2), np.int64)
     return {"matches0": matches0, "matching_scores0": scores0, "inliers": inliers.astype(np.int32),
             "model": None if result.model is None else np.asarray(result.model, np.float64),

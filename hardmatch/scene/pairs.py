@@ -8,6 +8,8 @@
   HardNet descriptors (:mod:`hardmatch.scene.retrieval`);
 - a path to a pairs file (``name0 name1`` per line; ``#`` comments and blank lines ignored).
 
+Names are the images' relative names (``cam0/img001.jpg``, :mod:`hardmatch.scene.images`), as hloc's
+pairs files hold them; a name holding a space cannot be written in this format (hloc's neither).
 Pairs are unordered: each is kept once, as (earlier name, later name) in the images' order.
 """
 

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -29,6 +29,7 @@ from .camera_mode import prefer_shared, shared_camera_evidence
 from .features import extract_features
 from .hloc_files import FEATURES_H5, MATCHES_H5, drop_pairs_of
 from .images import list_images
+from .loop_consistency import ViewGraphConf, check_view_graph, summary_text
 from .mapping import SPARSE, publish_model, run_mapping
 from .pair_matching import match_pairs
 from .pairs import PAIRS_TXT, check_pairs_spec, make_pairs, write_pairs
@@ -49,7 +50,7 @@ def _no_bar(label: str, length: int):
 def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str = "exhaustive",
                 camera_mode: str = "auto", intrinsics: Optional[str] = None, executor=None,
                 bar: ProgressFactory = _no_bar, warn: Callable[[str], None] = print,
-                force_mapping: bool = False) -> dict:
+                force_mapping: bool = False, view_graph: ViewGraphConf = ViewGraphConf()) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
 
     Raises :class:`~hardmatch.core.errors.DatasetError` (exit 5) for a missing/empty/one-image folder or a
@@ -70,12 +71,12 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
     with FolderLock(out, "reconstruct"):
         remove_stale_temporaries(out)
         return _run_stages(image_dir, out, names, config, pairs, camera_mode, intrinsics, choice,
-                           executor or SerialExecutor(), bar, warn, force_mapping)
+                           executor or SerialExecutor(), bar, warn, force_mapping, view_graph)
 
 
 def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineConfig, pairs: str,
                 camera_mode: str, intrinsics: Optional[str], choice, executor, bar: ProgressFactory,
-                warn: Callable[[str], None], force_mapping: bool) -> dict:
+                warn: Callable[[str], None], force_mapping: bool, view_graph: ViewGraphConf) -> dict:
     """The stages of :func:`reconstruct` in ``out`` (locked by the caller); returns the summary."""
     seconds: dict[str, float] = {}
 
@@ -99,15 +100,19 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
                               intrinsics=intrinsics)
     seconds["matching"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()  # the view graph's loops: wrong pairs are dropped before the database
+    mapped_pairs, graph = check_view_graph(out, image_dir, pair_list, intrinsics, view_graph)
+    seconds["loop_check"] = time.perf_counter() - t0
+
     previous = _read_summary(out)
     changed = bool(extracted["written"] or matched["written"]) or force_mapping
     reuse_model = previous is not None and not changed and (out / SPARSE).is_dir() and previous.get(
-        "options") == _options(pairs, camera_mode, intrinsics, usable)
+        "options") == _options(pairs, camera_mode, intrinsics, usable, view_graph)
     t0 = time.perf_counter()
     db_choice = choice
     if reuse_model and previous["model"].get("cameras", {}).get("mode") == "shared":
         db_choice = replace(choice, mode="single")  # the database matches the model it is kept with
-    db = dblib.write_database(out, image_dir, usable, pair_list, db_choice)
+    db = dblib.write_database(out, image_dir, usable, mapped_pairs, db_choice)
     seconds["database"] = time.perf_counter() - t0
 
     if reuse_model:
@@ -115,7 +120,7 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
         seconds["mapping"] = 0.0
     else:
         t0 = time.perf_counter()
-        model = _map(out, image_dir, usable, pair_list, choice, db["path"], bar)
+        model = _map(out, image_dir, usable, mapped_pairs, choice, db["path"], bar)
         seconds["mapping"] = time.perf_counter() - t0
 
     summary = {
@@ -124,9 +129,10 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
         "features": {"written": len(extracted["written"]), "reused": len(extracted["reused"])},
         "pairs": len(pair_list),
         "matches": {**matched, "verified_pairs": db["verified_pairs"]},
+        "view_graph": graph,
         "model": model,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "options": _options(pairs, camera_mode, intrinsics, usable),
+        "options": _options(pairs, camera_mode, intrinsics, usable, view_graph),
     }
     write_atomic(out / SUMMARY_JSON, json.dumps(summary, indent=1))
     return summary
@@ -192,8 +198,10 @@ def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list,
             "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}, ""
 
 
-def _options(pairs: str, camera_mode: str, intrinsics: Optional[str], usable: list[str]) -> dict:
-    return {"pairs": pairs, "camera_mode": camera_mode, "intrinsics": intrinsics, "images": usable}
+def _options(pairs: str, camera_mode: str, intrinsics: Optional[str], usable: list[str],
+             view_graph: ViewGraphConf) -> dict:
+    return {"pairs": pairs, "camera_mode": camera_mode, "intrinsics": intrinsics, "images": usable,
+            "view_graph": asdict(view_graph)}
 
 
 def _read_summary(out: Path) -> Optional[dict]:
@@ -212,4 +220,5 @@ def summary_line(summary: dict) -> str:
     cameras = {"shared": "1 shared camera", "single": "1 camera"}.get(mode, "a camera per image")
     return (f"registered {m['registered']}/{usable} images ({cameras}), {m['points3D']} points, mean track length "
             f"{m['mean_track_length']:.2f}, mean reprojection error {m['mean_reprojection_error']:.3f} px "
-            f"({summary['matches']['verified_pairs']}/{summary['pairs']} pairs verified); seconds: {stages}")
+            f"({summary['matches']['verified_pairs']}/{summary['pairs']} pairs verified; "
+            f"{summary_text(summary.get('view_graph', {}))}); seconds: {stages}")
