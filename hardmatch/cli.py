@@ -18,6 +18,7 @@ from .twoview.config import PRESETS, field_kind, option_fields
 from .datasets.registry import FORMATS
 from .datasets.spec import GEOMETRIES
 from .core.errors import HardmatchError, InterruptedByUser
+from .evaluation.provenance import default_out_dir
 from .scene.loop_consistency import ViewGraphConf
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
@@ -347,7 +348,6 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
     from .datasets.registry import detect_format, read_dataset
     from .datasets.strecha import read_strecha_pairs
     from .evaluation.evaluate import evaluate
-    from .evaluation.provenance import default_out_dir
     from .evaluation.specs import parse_pipeline_specs
     from .evaluation.store import SUMMARY_MD
 
@@ -375,7 +375,7 @@ def _eval_reconstruct(scene: Path, out_dir, pipelines, scheduler, workers: int, 
     from .scene.executor import make_executor
 
     specs = parse_pipeline_specs(pipelines)
-    out_dir = out_dir if out_dir is not None else Path("eval-out") / scene.resolve().name
+    out_dir = out_dir if out_dir is not None else default_out_dir(scene)  # one folder per scene, as two-view eval
     echo_err = functools.partial(click.echo, err=True)
     with make_executor(scheduler=scheduler, workers=workers if workers > 1 else None) as executor:
         evaluate_reconstruction(scene, [(s.label, s.config) for s in specs], out_dir, executor=executor,
