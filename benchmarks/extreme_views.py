@@ -18,7 +18,8 @@ Nothing is judged by inlier count.
 the time ratios between methods hold on a shared machine. Every method first runs once on a small
 non-matching pair (start-up: imports, model loading; printed, not timed; ``--no-warm-up`` times it
 with the first pair). Rows go to ``OUT/rows.jsonl`` as they finish (a re-run resumes; ``step_seconds``
-per step of an on-demand pipeline), the table to ``OUT/table.md``.
+and ``steps`` (tentatives, inliers, log10 NFA of the step's model, reason) per step of an on-demand
+pipeline; ``--nfa-epsilon`` sets its a-contrario threshold), the table to ``OUT/table.md``.
 """
 
 from __future__ import annotations
@@ -112,10 +113,15 @@ def previous_wide_steps() -> tuple:
     )
 
 
-def make_method(label: str):
-    """label -> callable(gray1, gray2) -> (H or None, inliers, step, {step: seconds} or None).
+#: What a row keeps of each step of an on-demand pipeline (``steps``).
+STEP_KEYS = ("step", "matches", "inliers", "seconds", "log10_nfa", "nfa_k", "nfa_radius_px", "reason")
 
-    ``asift``; ``wide-previous`` (the wide preset's earlier steps, for time ratios); or a pipeline spec."""
+
+def make_method(label: str, nfa_epsilon: float | None = None):
+    """label -> callable(gray1, gray2) -> (H or None, inliers, step, [per-step dicts] or None).
+
+    ``asift``; ``wide-previous`` (the wide preset's earlier steps, for time ratios); or a pipeline spec.
+    ``nfa_epsilon``: the a-contrario threshold of an on-demand matcher (default its own, 1)."""
     if label == "asift":
         asift = ASIFT()
         return lambda g1, g2: (*asift(g1, g2), None, None)
@@ -127,10 +133,12 @@ def make_method(label: str):
         matcher = OnDemandMatcher(config.with_options(geometry="homography"), previous_wide_steps())
     else:
         matcher = build_matcher(parse_pipeline_spec(label).config.with_options(geometry="homography"))
+    if nfa_epsilon is not None and isinstance(matcher, OnDemandMatcher):
+        matcher.nfa_epsilon = float(nfa_epsilon)
 
     def run(g1, g2):
         result = matcher.match_pair(g1, g2)
-        steps = {t["step"]: t["seconds"] for t in getattr(result, "steps", None) or []}
+        steps = [{k: t.get(k) for k in STEP_KEYS} for t in getattr(result, "steps", None) or []]
         return result.model, result.num_inliers, result.step, steps or None
     return run
 
@@ -138,12 +146,13 @@ def make_method(label: str):
 def run_pair(label: str, method, set_name: str, spec) -> dict:
     g1, g2 = load_gray(spec.image1), load_gray(spec.image2)
     t0 = time.perf_counter()
-    model, inliers, step, step_seconds = method(g1, g2)
+    model, inliers, step, steps = method(g1, g2)
     seconds = time.perf_counter() - t0
     row = {"method": label, "set": set_name, "pair": spec.name, "seconds": round(seconds, 2), "inliers": int(inliers),
            "model": model is not None, "step": step}
-    if step_seconds:
-        row["step_seconds"] = step_seconds
+    if steps:
+        row["step_seconds"] = {t["step"]: t["seconds"] for t in steps}
+        row["steps"] = steps  # per step: tentatives, inliers, log10 NFA of its model, reason
     if set_name.endswith("nonmatching"):
         row.update(matched=False, error=None, false_accept=model is not None)
     else:
@@ -221,6 +230,8 @@ def main() -> None:
                         help="hard tier folder for the sets hard and hard-nonmatching (made if absent)")
     parser.add_argument("--pair", action="append", help="only these pair names")
     parser.add_argument("--out", default=str(HERE.parent / "out" / "extreme_views"))
+    parser.add_argument("--nfa-epsilon", type=float, default=None,
+                        help="a-contrario threshold of the on-demand methods (default 1: log10 NFA < 0)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="time the first pair with the start-up (by default every method runs once first on a "
                              "small non-matching pair, reported as start-up)")
@@ -242,7 +253,7 @@ def main() -> None:
             if line.strip():
                 r = json.loads(line)
                 done[(r["method"], r["set"], r["pair"])] = r
-    runners = {m: make_method(m) for m in methods}
+    runners = {m: make_method(m, args.nfa_epsilon) for m in methods}
     if not args.no_warm_up:
         for label, seconds in warm_up(runners, sets, set_names).items():
             print(f"start-up {label}: {seconds} s (a small non-matching pair, not timed below)", flush=True)

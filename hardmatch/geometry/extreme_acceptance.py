@@ -16,7 +16,9 @@ zoom up to 10x, facades of identical windows) need four more things, used by
    matches. The Sampson error of the homography (first-order geometric distance, corrections shared
    by both images) is about the coarse image's error; at scale 1 it is the transfer error / sqrt 2,
    so :data:`SAMPSON_FACTOR` times the symmetric threshold keeps the same inliers there.
-   :func:`refit_sampson` re-collects the inliers in that error and refits H minimising it.
+   :func:`refit_sampson` re-collects the inliers in that error and refits H minimising it (LO: wider
+   thresholds first, then the threshold until the inliers are stable), on view steps and, through
+   :func:`refine_accepted`, on the models the other steps accept.
 3. **Precision** (:func:`model_uncertainty`): thin evidence in one part of the overlap fits a model
    that is right near the inliers and pixels off elsewhere; fits to random halves of the inliers must
    agree over the overlap to :data:`MAX_UNCERTAINTY_PX`.
@@ -185,29 +187,63 @@ def _least_squares_sampson(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray) ->
     return out / out[2, 2] if np.all(np.isfinite(out)) and abs(out[2, 2]) > 1e-12 else None
 
 
+#: LO schedule of :func:`refit_sampson`: the first refits collect inliers at these multiples of the threshold
+#: (a model a few pixels off has few inliers at 1x: LO-RANSAC's shrinking threshold), then 1x until stable.
+REFIT_WIDENING = (3.0, 2.0, 1.5)
+#: Refits at the threshold itself at most (the inlier set is usually stable after 2-4).
+REFIT_ROUNDS = 10
+
+
 def refit_sampson(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, threshold: float,
-                  rounds: int = 3) -> tuple[np.ndarray, np.ndarray]:
+                  rounds: int = REFIT_ROUNDS, widening: tuple = REFIT_WIDENING) -> tuple[np.ndarray, np.ndarray]:
     """H refitted in the Sampson error and its inliers (K,) bool among all correspondences pts1/pts2 (K, 2).
 
-    Each round fits H (minimising the Sampson error) to the inliers of the previous one at ``threshold``
-    px; of the start and the ``rounds`` fits, the one with the lowest truncated cost (sum of
-    min(e, threshold)^2 over all correspondences) is returned, so a refit never makes the model worse."""
+    Local optimisation: each round fits H (minimising the Sampson error) to the correspondences within
+    ``factor * threshold`` of the previous fit, ``factor`` running through ``widening`` and then 1 for at most
+    ``rounds`` rounds, until the inliers at ``threshold`` no longer change; a near miss (a model some pixels off,
+    with few inliers at the threshold) is pulled in by the wider first rounds. Of the start and every fit, the one
+    with the lowest truncated cost (sum of min(e, threshold)^2 over all correspondences) is returned, so a refit
+    never makes the model worse."""
     pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
     pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
     fits = [np.asarray(h, np.float64) / h[2, 2]]
     errors = [homography_sampson_errors(fits[0], pts1, pts2)]
-    while len(fits) <= rounds and (errors[-1] < threshold).sum() >= 4:
-        chosen = errors[-1] < threshold
+    previous = None
+    for factor in (*widening, *([1.0] * rounds)):
+        chosen = errors[-1] < factor * threshold
+        if chosen.sum() < 4:
+            if factor > 1.0:
+                continue
+            break
+        if factor == 1.0 and previous is not None and np.array_equal(chosen, previous):
+            break  # stable
         refined = _least_squares_sampson(fits[-1], pts1[chosen], pts2[chosen])
         if refined is None:
             break
         fits.append(refined)
         errors.append(homography_sampson_errors(refined, pts1, pts2))
-        if np.array_equal(errors[-1] < threshold, chosen):
-            break
+        if factor == 1.0:
+            previous = chosen
     costs = [float(np.sum(np.minimum(e, threshold) ** 2)) for e in errors]
     best = int(np.argmin(costs))
     return fits[best], errors[best] < threshold
+
+
+def refine_accepted(model: np.ndarray, inliers: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1: np.ndarray,
+                    lafs2: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """An accepted homography (its ``inliers`` (K,) among the tentatives pts1/pts2 (K, 2), frames lafs1/lafs2
+    (K, 2, 3)) refitted in the Sampson error (:func:`refit_sampson` at ``SAMPSON_FACTOR * threshold``), its
+    inliers those whose frames agree with the refit; the refit is kept when it has at least as many distinct
+    inliers as the model had, else ``(model, inliers)`` come back unchanged."""
+    pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
+    pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
+    h, refit = refit_sampson(model, pts1, pts2, SAMPSON_FACTOR * threshold)
+    index = np.nonzero(refit)[0]
+    refit[index[~laf_consistent("homography", h, lafs1[index], lafs2[index])]] = False
+    before = distinct_count(pts1[inliers], pts2[inliers], DUPLICATE_RADIUS)
+    if distinct_count(pts1[refit], pts2[refit], DUPLICATE_RADIUS) >= before:
+        return h, refit
+    return model, inliers
 
 
 def overlap_grid(h: np.ndarray, size1: tuple[int, int], size2: tuple[int, int], step: float = 20.0) -> np.ndarray:

@@ -26,7 +26,12 @@ from ..features.describe import bulk_precision
 from ..features.detections import Detections
 from ..features.frames import FrameDetector
 from ..features.patches import build_pyramid
-from ..geometry.extreme_acceptance import accept_extreme, repeated_pattern_problem
+from ..geometry.a_contrario import EPSILON, NO_MODEL, Validation, result_validation
+from ..geometry.extreme_acceptance import (
+    accept_extreme,
+    refine_accepted,
+    repeated_pattern_problem,
+)
 from ..geometry.model_accuracy import result_accuracy
 from .pipeline import Pipeline, frame_detector
 from .steps import (
@@ -52,12 +57,21 @@ class OnDemandMatcher:
     model must also pass :func:`~hardmatch.geometry.extreme_acceptance.repeated_pattern_problem`; a homography of a
     step on tilted views is accepted by :func:`~hardmatch.geometry.extreme_acceptance.accept_extreme` (Sampson
     inliers and refit, axis-ratio limit of the views' tilts, precision) instead of the pipeline's checks.
+    Every step's model must also be real a contrario (:mod:`hardmatch.geometry.a_contrario`: NFA over the
+    step's distinct tentatives < ``nfa_epsilon``); ``min_inliers`` and ``step_inliers`` stay as floors.
+
+    The model reported is the accepted one with the lowest NFA, the later step's on a tie: the step whose
+    evidence ended the search reports its model unless an earlier step's is strictly better, never an
+    earlier, weaker one (an equal inlier count does not make it better).
     """
 
     def __init__(self, config, steps: tuple[Step, ...] | None = None, min_inliers: int | None = None,
-                 patches_from: str = "original") -> None:
+                 patches_from: str = "original", nfa_epsilon: float = EPSILON) -> None:
         if patches_from not in ("original", "view"):
             raise ValueError(f"patches_from must be 'original' or 'view', got {patches_from!r}")
+        if not nfa_epsilon > 0:
+            raise ValueError(f"nfa_epsilon must be > 0, got {nfa_epsilon!r}")
+        self.nfa_epsilon = float(nfa_epsilon)
         self.config = config
         self.patches_from = patches_from
         self.steps = default_steps(config) if steps is None else tuple(steps)
@@ -140,20 +154,34 @@ class OnDemandMatcher:
         """Steps on tilted views of a homography are accepted here (:meth:`_accept_views`), not by the pipeline."""
         return self.config.geometry == "homography" and max_view_tilt(step) > 1.0
 
-    def _check(self, step: Step, result, works: tuple[WorkingImage, WorkingImage]):
-        """The step's result after the extreme-geometry checks (:mod:`hardmatch.geometry.extreme_acceptance`): a refused
+    def _check(self, step: Step, result, works: tuple[WorkingImage, WorkingImage]) -> tuple[object, Validation]:
+        """The step's result after the extreme-geometry checks (:mod:`hardmatch.geometry.extreme_acceptance`) and the
+        a-contrario test of the model in hand (the refitted one on view steps), with that test's
+        :class:`~hardmatch.geometry.a_contrario.Validation` (also of a model refused by the other checks); a refused
         model becomes "no model" with the reason."""
         if not result.success:
-            return result
+            return result, NO_MODEL
         sizes = tuple((w.original_shape[1], w.original_shape[0]) for w in works)
         if self._own_acceptance(step):
             why = self._accept_views(step, result)
         else:
             why = repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
+            if not why and result.geometry == "homography":  # the view steps' precision: Sampson refit, LO
+                lafs1, lafs2 = (f.lafs[result.matches[:, i]] for i, f in enumerate((result.features1, result.features2)))
+                result.model, result.inliers = refine_accepted(
+                    result.model, result.inliers, result.points1, result.points2, lafs1, lafs2,
+                    self.config.threshold or DEFAULT_H_THRESHOLD)
+                # the refit's inliers pass the check too: a refit never accepts what the model alone could not
+                why = repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
+        validation = result_validation(result)
+        if not why and not validation.real(self.nfa_epsilon):
+            why = (f"the consensus could be chance: log10 NFA {validation.log10_nfa:.1f} >= "
+                   f"{np.log10(self.nfa_epsilon):g} (at best {validation.k} of {validation.n} tentatives within "
+                   f"{validation.radius:.2f} px in image {validation.image})")
         if why:
             result.model, result.reason = None, why
             result.inliers = np.zeros(len(result.matches), bool)
-        return result
+        return result, validation
 
     def _accept_views(self, step: Step, result) -> str:
         """Accept a homography of a view step (:func:`~hardmatch.geometry.extreme_acceptance.accept_extreme`); reason "" when
@@ -177,7 +205,7 @@ class OnDemandMatcher:
         pyramids = {}
         so_far1, so_far2 = [], []
         tried = []
-        best = None
+        best, best_nfa = None, float("inf")
         for step in self.steps:
             t0 = time.perf_counter()
             if not step.is_plain and not pyramids:
@@ -185,12 +213,13 @@ class OnDemandMatcher:
             so_far1.append(self.features(step, work1, pyramids.get(1)))
             so_far2.append(self.features(step, work2, pyramids.get(2)))
             result = self.pipeline(step).match_features(Features.concat(so_far1), Features.concat(so_far2))
-            result = self._check(step, result, (work1, work2))
+            result, validation = self._check(step, result, (work1, work2))
             seconds = time.perf_counter() - t0
             tried.append({"step": step.name, "features": list(result.num_features), "matches": result.num_matches,
-                          "inliers": result.num_inliers, "seconds": round(seconds, 3), "reason": result.reason})
-            if best is None or result.num_inliers > best.num_inliers:
-                best, best_step = result, step.name
+                          "inliers": result.num_inliers, "seconds": round(seconds, 3), "reason": result.reason,
+                          **validation.to_dict()})
+            if best is None or (result.success and (not best.success or validation.log10_nfa <= best_nfa)):
+                best, best_step, best_nfa = result, step.name, validation.log10_nfa  # a tie: the later step
             enough = self.min_inliers if has_shape(step, self.config) else max(self.min_inliers,
                                                                                  SHAPELESS_STEP_INLIERS)
             if result.success and result.num_inliers >= enough:
