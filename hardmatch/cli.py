@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import fields
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .datasets.spec import GEOMETRIES
 from .core.errors import HardmatchError, InterruptedByUser
 from .evaluation.provenance import default_out_dir
 from .scene.loop_consistency import ViewGraphConf
+from .scene.wide_retry import WideRetryConf
 
 _METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT"}
 
@@ -115,8 +117,7 @@ def pair(image1, image2, preset, json_path, viz_path, **options):
         check_writable(json_path, "JSON result")
     if viz_path is not None:
         check_image_output(viz_path)
-    work1 = pipeline.load(image1)  # at working resolution (--max-side); results are in original pixels
-    work2 = pipeline.load(image2)
+    work1, work2 = pipeline.load(image1), pipeline.load(image2)  # working resolution; results in original pixels
     sources = ()
     if pipeline.config.geometry == "essential":
         pipeline, sources = _with_cameras(pipeline, (image1, image2), (work1, work2))
@@ -357,8 +358,7 @@ def eval_command(dataset, fmt, out_dir, pipelines, geometry, workers, no_resume,
     else:
         pairs = read_dataset(dataset, fmt, allow_outside_root=allow_outside_root,
                              warn=lambda line: click.echo(f"hardmatch: warning: {line}", err=True))
-    if limit is not None:
-        pairs = pairs[:limit]
+    pairs = pairs[:limit] if limit is not None else pairs
     resolved = dataset.resolve()
     name = resolved.stem if resolved.is_file() else resolved.name
     out_dir = out_dir if out_dir is not None else default_out_dir(resolved)  # one folder per dataset
@@ -385,8 +385,7 @@ def _eval_reconstruct(scene: Path, out_dir, pipelines, scheduler, workers: int, 
 
 
 def _stage_bar(label: str, length: int):
-    """A progress bar on stderr (a terminal only) for one reconstruct stage: a context manager yielding
-    ``advance(n)``."""
+    """A progress bar on stderr (a terminal only) for one reconstruct stage: a context manager yielding ``advance(n)``."""
     import contextlib
 
     @contextlib.contextmanager
@@ -403,7 +402,7 @@ def _stage_bar(label: str, length: int):
 @main.command()
 @click.argument("images", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@pipeline_options(extra=ViewGraphConf.option_fields())
+@pipeline_options(extra=(*fields(ViewGraphConf), *fields(WideRetryConf)))
 @click.option("--pairs", "pairs_spec", default="exhaustive", show_default=True,
               help="pairs to match: exhaustive, sequential:K (each image with the next K), retrieval:K (the K most "
                    "similar by VLAD of the HardNet descriptors), or a file of 'name0 name1' lines")
@@ -437,7 +436,8 @@ def reconstruct(images, out, preset, pairs_spec, camera_mode, scheduler, workers
     with make_executor(scheduler=scheduler, workers=workers) as executor:
         summary = run(images, out, config, pairs=pairs_spec, camera_mode=camera_mode, intrinsics=intrinsics,
                       executor=executor, bar=_stage_bar, warn=lambda line: click.echo(line, err=True),
-                      force_mapping=remap, view_graph=ViewGraphConf.from_options(options))
+                      force_mapping=remap, view_graph=ViewGraphConf.from_options(options),
+                      wide_retry=WideRetryConf.from_options(options))
     click.echo(summary_line(summary))
     click.echo(f"model: {summary['model']['model']}  points: {out / 'points.ply'}  summary: {out / 'summary.json'}")
 

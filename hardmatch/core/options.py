@@ -186,3 +186,8 @@ def check_not_empty(value: str) -> None:
     """``check`` of options that name a thing or a path: ``ValueError`` for an empty or blank text."""
     if not value.strip():
         raise ValueError("expected a name or a path, got an empty string")
+
+
+def conf_from_options(cls, options: dict):
+    """A configuration dataclass ``cls`` from a command's options (``None``: not given, the field's default)."""
+    return cls(**{f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None})

@@ -176,6 +176,22 @@ def read_features(path: Path, name: str):
                         to_working=None if np.allclose(to_working, np.eye(3)) else to_working)
 
 
+def append_features(path: Path, name: str, extra) -> int:
+    """Append :class:`~hardmatch.core.records.Features` ``extra`` (original pixels, the same image) to image
+    ``name``'s group, keeping its source; returns how many features the group held before (the index of
+    the first appended one). Matches already written stay valid: they index the features before."""
+    from ..core.records import Features
+
+    stored = read_features(path, name)
+    source = read_sources(path).get(name) or ""
+    combined = Features(np.concatenate([stored.lafs, np.asarray(extra.lafs, np.float64)]),
+                        np.concatenate([stored.responses, np.asarray(extra.responses, np.float32)]),
+                        np.concatenate([stored.descriptors_numpy, extra.descriptors_numpy]), stored.image_shape,
+                        to_working=stored.to_working)
+    write_features(path, name, features_record(combined), source)
+    return len(stored)
+
+
 def read_keypoints(path: Path, name: str) -> tuple[np.ndarray, tuple[int, int]]:
     """Keypoints (N, 2) float64 (pixel centres at integers) and (width, height) of one image."""
     with _h5py().File(path, "r") as f:
@@ -188,7 +204,31 @@ def write_matches(path: Path, name0: str, name1: str, record: dict) -> None:
     datasets = {k: record[k] for k in ("matches0", "matching_scores0", "inliers")}
     if record.get("model") is not None:
         datasets["model"] = record["model"]
-    _write_group(path, pair_key(name0, name1), datasets, {"geometry": record["geometry"], "reason": record["reason"]})
+    attrs = {"geometry": record["geometry"], "reason": record["reason"]}
+    if record.get("wide_retry"):
+        attrs["wide_retry"] = record["wide_retry"]
+    _write_group(path, pair_key(name0, name1), datasets, attrs)
+
+
+def mark_pair(path: Path, name0: str, name1: str, **attrs) -> None:
+    """Set attributes of a written pair record (e.g. ``wide_retry``: what a retry of the pair found)."""
+    with _h5py().File(path, "a") as f:
+        for name, value in attrs.items():
+            f[pair_key(name0, name1)].attrs[name] = value
+
+
+def pair_summaries(path: Path, pairs) -> dict:
+    """``{(name0, name1): (verified inliers, tentative matches, wide_retry attribute or "")}`` of the
+    written ``pairs`` (the view graph as matched; pairs not written are left out)."""
+    found = {}
+    with _h5py().File(path, "r") as f:
+        for a, b in pairs:
+            g = f.get(pair_key(a, b))
+            if g is None or not g.attrs.get("complete", False):
+                continue
+            inliers = len(g["inliers"]) if "model" in g else 0
+            found[(a, b)] = (inliers, int((g["matches0"][()] >= 0).sum()), str(g.attrs.get("wide_retry", "")))
+    return found
 
 
 def read_inliers(path: Path, name0: str, name1: str) -> tuple[np.ndarray, np.ndarray | None, str]:

@@ -25,13 +25,13 @@ values), the principal point at the image centre; else COLMAP's prior.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from ..core.options import check_fields, option
+from ..core.options import check_fields, conf_from_options, option
 
 #: Loop error (degrees) above which a triangle fails. Dev scenes (docs/scenes.md): right pairs' loops
 #: at most 0.66 deg, one weak real pair's 4.0-4.5 deg; wrong models are off by tens of degrees.
@@ -56,13 +56,8 @@ class ViewGraphConf:
         check_fields(self)
 
     @classmethod
-    def option_fields(cls) -> tuple:
-        return fields(cls)
-
-    @classmethod
     def from_options(cls, options: dict) -> "ViewGraphConf":
-        """From a command's options (``None``: not given, the default)."""
-        return cls(**{f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None})
+        return conf_from_options(cls, options)
 
 
 # --------------------------------------------------------------------------------------------

@@ -33,6 +33,8 @@ from .loop_consistency import ViewGraphConf, check_view_graph, summary_text
 from .mapping import SPARSE, publish_model, run_mapping
 from .pair_matching import match_pairs
 from .pairs import PAIRS_TXT, check_pairs_spec, make_pairs, write_pairs
+from .wide_retry import WideRetryConf, candidate_count, retry_weak_pairs
+from .wide_retry import summary_text as wide_retry_text
 
 SUMMARY_JSON = "summary.json"
 #: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
@@ -50,7 +52,8 @@ def _no_bar(label: str, length: int):
 def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str = "exhaustive",
                 camera_mode: str = "auto", intrinsics: Optional[str] = None, executor=None,
                 bar: ProgressFactory = _no_bar, warn: Callable[[str], None] = print,
-                force_mapping: bool = False, view_graph: ViewGraphConf = ViewGraphConf()) -> dict:
+                force_mapping: bool = False, view_graph: ViewGraphConf = ViewGraphConf(),
+                wide_retry: WideRetryConf = WideRetryConf()) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
 
     Raises :class:`~hardmatch.core.errors.DatasetError` (exit 5) for a missing/empty/one-image folder or a
@@ -71,12 +74,13 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
     with FolderLock(out, "reconstruct"):
         remove_stale_temporaries(out)
         return _run_stages(image_dir, out, names, config, pairs, camera_mode, intrinsics, choice,
-                           executor or SerialExecutor(), bar, warn, force_mapping, view_graph)
+                           executor or SerialExecutor(), bar, warn, force_mapping, view_graph, wide_retry)
 
 
 def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineConfig, pairs: str,
                 camera_mode: str, intrinsics: Optional[str], choice, executor, bar: ProgressFactory,
-                warn: Callable[[str], None], force_mapping: bool, view_graph: ViewGraphConf) -> dict:
+                warn: Callable[[str], None], force_mapping: bool, view_graph: ViewGraphConf,
+                wide_retry: WideRetryConf) -> dict:
     """The stages of :func:`reconstruct` in ``out`` (locked by the caller); returns the summary."""
     seconds: dict[str, float] = {}
 
@@ -100,14 +104,19 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
                               intrinsics=intrinsics)
     seconds["matching"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()  # weakly attached images: their unverified pairs retried with wide's later steps
+    with bar("wide retry", candidate_count(usable, pair_list, out) if wide_retry.wide_retry else 0) as advance:
+        retried = retry_weak_pairs(out, image_dir, usable, pair_list, config, wide_retry, progress=advance)
+    seconds["wide_retry"] = time.perf_counter() - t0
+
     t0 = time.perf_counter()  # the view graph's loops: wrong pairs are dropped before the database
     mapped_pairs, graph = check_view_graph(out, image_dir, pair_list, intrinsics, view_graph)
     seconds["loop_check"] = time.perf_counter() - t0
 
     previous = _read_summary(out)
-    changed = bool(extracted["written"] or matched["written"]) or force_mapping
+    changed = bool(extracted["written"] or matched["written"] or retried.get("recovered")) or force_mapping
     reuse_model = previous is not None and not changed and (out / SPARSE).is_dir() and previous.get(
-        "options") == _options(pairs, camera_mode, intrinsics, usable, view_graph)
+        "options") == _options(pairs, camera_mode, intrinsics, usable, view_graph, wide_retry)
     t0 = time.perf_counter()
     db_choice = choice
     if reuse_model and previous["model"].get("cameras", {}).get("mode") == "shared":
@@ -129,10 +138,11 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
         "features": {"written": len(extracted["written"]), "reused": len(extracted["reused"])},
         "pairs": len(pair_list),
         "matches": {**matched, "verified_pairs": db["verified_pairs"]},
+        "wide_retry": retried,
         "view_graph": graph,
         "model": model,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
-        "options": _options(pairs, camera_mode, intrinsics, usable, view_graph),
+        "options": _options(pairs, camera_mode, intrinsics, usable, view_graph, wide_retry),
     }
     write_atomic(out / SUMMARY_JSON, json.dumps(summary, indent=1))
     return summary
@@ -199,9 +209,9 @@ def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list,
 
 
 def _options(pairs: str, camera_mode: str, intrinsics: Optional[str], usable: list[str],
-             view_graph: ViewGraphConf) -> dict:
+             view_graph: ViewGraphConf, wide_retry: WideRetryConf) -> dict:
     return {"pairs": pairs, "camera_mode": camera_mode, "intrinsics": intrinsics, "images": usable,
-            "view_graph": asdict(view_graph)}
+            "view_graph": asdict(view_graph), "wide_retry": asdict(wide_retry)}
 
 
 def _read_summary(out: Path) -> Optional[dict]:
@@ -221,4 +231,5 @@ def summary_line(summary: dict) -> str:
     return (f"registered {m['registered']}/{usable} images ({cameras}), {m['points3D']} points, mean track length "
             f"{m['mean_track_length']:.2f}, mean reprojection error {m['mean_reprojection_error']:.3f} px "
             f"({summary['matches']['verified_pairs']}/{summary['pairs']} pairs verified; "
+            f"{wide_retry_text(summary.get('wide_retry', {}))}; "
             f"{summary_text(summary.get('view_graph', {}))}); seconds: {stages}")

@@ -197,8 +197,10 @@ class OnDemandMatcher:
         """The image (path, array or already loaded) at the working resolution (``max_side``), as :meth:`Pipeline.load`."""
         return load_working(image, self.config.max_side)
 
-    def match_pair(self, image1, image2):
-        """Match two images (paths or arrays) -> :class:`~hardmatch.core.records.PairResult` with ``step`` and ``steps``."""
+    def match_pair(self, image1, image2, deadline: float | None = None):
+        """Match two images (paths or arrays) -> :class:`~hardmatch.core.records.PairResult` with ``step`` and ``steps``.
+
+        ``deadline`` (a ``time.perf_counter()`` value): no step after the first starts past it (the reason says so)."""
         t_start = time.perf_counter()
         # views are synthesized from the working images; features come back in original pixels
         work1, work2 = load_working(image1, self.config.max_side), load_working(image2, self.config.max_side)
@@ -206,8 +208,12 @@ class OnDemandMatcher:
         so_far1, so_far2 = [], []
         tried = []
         best, best_nfa = None, float("inf")
+        stopped = None
         for step in self.steps:
             t0 = time.perf_counter()
+            if deadline is not None and tried and t0 >= deadline:
+                stopped = step.name
+                break
             if not step.is_plain and not pyramids:
                 pyramids = {1: build_pyramid(work1.gray), 2: build_pyramid(work2.gray)}
             so_far1.append(self.features(step, work1, pyramids.get(1)))
@@ -228,6 +234,8 @@ class OnDemandMatcher:
         best.accuracy = result_accuracy(best)  # of the model reported, after any refit of its step
         if not best.success:  # every step rejected: say why each was
             best.reason = "; ".join(f"{t['step']}: {t['reason']}" for t in tried)
+            if stopped:
+                best.reason += f"; time budget spent before step {stopped}"
         best.steps = tried
         used = [f for step in self.steps[:len(tried)]
                 for detector in [self.pipeline(step).frames, *(self.frames(step, g) for g in step.groups())]
