@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.scene.executor import make_executor
+from hardmatch.scene.images import list_images
 from hardmatch.scene.versus_colmap import COLMAP_LABEL, evaluate_reconstruction
 
 DEFAULT_SHARED = Path(os.environ.get("HARDMATCH_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
@@ -37,7 +38,7 @@ def density_folder(scene: Path, density: int, work: Path) -> Path:
     if density == 1:
         return scene
     folder = work / f"{scene.name}-every{density}"
-    images = sorted(p.name for p in (scene / "images").iterdir() if p.is_file())[::density]
+    images = list_images(scene / "images")[::density]  # the photos only (K.txt sits beside them)
     for sub in ("images", "cameras"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     for name in images:
@@ -66,7 +67,7 @@ def run(shared: Path, out: Path, scenes: list[str], densities: list[int], preset
                 continue
             folder = density_folder(scene, density, out / "subsets")
             pipelines = [(p, parse_pipeline_spec(p).config) for p in presets]
-            print(f"{scene_name} every {density}: {len(list((folder / 'images').iterdir()))} images", file=sys.stderr)
+            print(f"{scene_name} every {density}: {len(list_images(folder / 'images'))} images", file=sys.stderr)
             with make_executor(workers=workers if workers > 1 else None) as executor:
                 found = evaluate_reconstruction(folder, pipelines, out / "runs" / f"{scene_name}-every{density}",
                                                 executor=executor,
