@@ -6,8 +6,9 @@ OpenCV's ASIFT (``cv2.AffineFeature`` over SIFT, ratio 0.8 + DEGENSAC), interlea
 
 Sets: ``generated`` (the seeded EVD-like pairs of ``make_evd_like.py``, made under ``--data`` when
 absent), ``nonmatching`` (image 1 of one generated scene with image 2 of another: every returned
-model is a false accept), ``homogr`` (LePoint1-3, ExtremeZoom), ``graf`` (graf 1-4, 1-5), and the hard
-tier ``hard`` / ``hard-nonmatching`` (``make_evd_like.py --tier hard``, folder ``--hard``). A pair
+model is a false accept), ``homogr`` (LePoint1-3, ExtremeZoom), ``graf`` (graf 1-4, 1-5), the hard
+tier ``hard`` / ``hard-nonmatching`` (``make_evd_like.py --tier hard``, folder ``--hard``), and
+``lepoint-cross`` (homogr's six LePoint photos crossed: 12 real pairs, ``make_lepoint_cross.py``). A pair
 is matched when the ground-truth points reproject within 5 px under the returned H (shared/README
 rule); a model returned on a matching pair that is not right is counted as a false accept too.
 Nothing is judged by inlier count.
@@ -45,20 +46,22 @@ HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[1] / "shared"
 
 
-def _generator():
+def _generator(name: str = "make_evd_like"):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_evd_like", HERE / "make_evd_like.py")
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int, hard: Path | None = None) -> dict:
+def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int, hard: Path | None = None,
+              lepoint: Path | None = None) -> dict:
     """name -> list of PairSpec (nonmatching pairs carry no ground truth; the first ``nonmatching`` of them).
 
     ``hard``: the hard tier's folder (``make_evd_like.py --tier hard``, made there with its defaults when
-    absent): sets ``hard`` and ``hard-nonmatching``."""
+    absent): sets ``hard`` and ``hard-nonmatching``. ``lepoint``: the folder of ``make_lepoint_cross.py`` (made
+    there when absent): set ``lepoint-cross``."""
     if not (data / "h").is_dir():
         gen = _generator()
         gen.generate(shared / "data" / "train-images" / "bsd100", data, count=count, seed=seed)
@@ -69,6 +72,10 @@ def load_sets(shared: Path, data: Path, seed: int, count: int, nonmatching: int,
             gen.generate_hard(gen.HARD_SOURCE, hard)
         tiers = {"hard": read_dataset(hard, "evd"),
                  "hard-nonmatching": read_dataset(hard / "nonmatching.txt", "pairs")[:nonmatching]}
+    if lepoint is not None:
+        if not (lepoint / "pairs.json").is_file():
+            _generator("make_lepoint_cross").make(shared, lepoint, log=lambda line: None)
+        tiers["lepoint-cross"] = read_dataset(lepoint, "cmp")
     homogr = {s.name: s for s in read_dataset(shared / "data" / "homogr", "cmp")}
     graf = {s.name: s for s in read_dataset(shared / "data" / "oxford" / "graf", "oxford")}
     return {
@@ -225,9 +232,12 @@ def main() -> None:
     parser.add_argument("--nonmatching", type=int, default=6, help="non-matching pairs to run")
     parser.add_argument("--method", action="append", help="asift, wide-previous or a pipeline spec (default: default, wide-previous, wide, asift)")
     parser.add_argument("--set", action="append",
-                        choices=("generated", "nonmatching", "homogr", "graf", "hard", "hard-nonmatching"))
+                        choices=("generated", "nonmatching", "homogr", "graf", "hard", "hard-nonmatching",
+                                 "lepoint-cross"))
     parser.add_argument("--hard", default=str(HERE.parent / "out" / "evd-hard"),
                         help="hard tier folder for the sets hard and hard-nonmatching (made if absent)")
+    parser.add_argument("--lepoint", default=str(HERE.parent / "out" / "lepoint-cross"),
+                        help="folder of the set lepoint-cross (make_lepoint_cross.py; made if absent)")
     parser.add_argument("--pair", action="append", help="only these pair names")
     parser.add_argument("--out", default=str(HERE.parent / "out" / "extreme_views"))
     parser.add_argument("--nfa-epsilon", type=float, default=None,
@@ -243,7 +253,8 @@ def main() -> None:
     set_names = args.set or ["generated", "nonmatching", "homogr", "graf"]
     wants_hard = any(s.startswith("hard") for s in set_names)
     sets = load_sets(shared, Path(args.data), args.seed, args.count, args.nonmatching,
-                     Path(args.hard) if wants_hard else None)
+                     Path(args.hard) if wants_hard else None,
+                     Path(args.lepoint) if "lepoint-cross" in set_names else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"

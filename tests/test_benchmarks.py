@@ -94,3 +94,26 @@ def test_scenes_benchmark_density_folder_keeps_every_kth_view_with_its_camera(tm
     text = table([row, {**row, "pipeline": "colmap-sift", "time_ratio": None}])
     assert text.splitlines()[2].split("|")[3].strip() == "default" and "features 4.0 / matches 3.0" in text
     assert text.splitlines()[3].split("|")[3].strip() == "colmap-sift"
+
+
+def test_lepoint_cross_pairs_are_twelve_real_pairs_with_consistent_landmarks(tmp_path):
+    """benchmarks/make_lepoint_cross.py: homogr's six LePoint photos share 8 landmarks, so the 12 cross pairs
+    have ground truth; it is consistent (a homography fits each pair's 8 points within 3 px) and `eval` reads it."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hardmatch.datasets.registry import read_dataset
+
+    from .conftest import need_shared, shared_dir
+
+    need_shared("data/homogr/LePoint1_vpts.mat")
+    out = tmp_path / "cross"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "make_lepoint_cross.py"
+    subprocess.run([sys.executable, str(script), "--shared", str(shared_dir()), "--out", str(out)], check=True,
+                   capture_output=True)
+    rows = json.loads((out / "pairs.json").read_text())
+    assert len(rows) == 12 and max(r["fit_residual_px"] for r in rows) < 3.0
+    specs = read_dataset(out, "auto")
+    assert len(specs) == 12 and all(s.geometry == "homography" and s.points.shape == (8, 4) for s in specs)
