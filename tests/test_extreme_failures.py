@@ -131,6 +131,7 @@ def test_the_step_that_ends_the_search_reports_its_model_or_a_better_one(graf_1_
     monkeypatch.setattr(matcher, "frames", lambda step, group: _Stub(None))
     monkeypatch.setattr(Features, "concat", staticmethod(lambda parts: None))
     monkeypatch.setattr(on_demand, "refine_accepted", lambda model, inliers, *_: (model, inliers))  # the rule alone
+    monkeypatch.setattr(on_demand, "precision_problem", lambda *_: "")
     gray = np.random.default_rng(0).integers(0, 255, (sizes[0][1], sizes[0][0]), dtype=np.uint8)  # not looked at
     reported = matcher.match_pair(gray, gray)
     assert [s["step"] for s in reported.steps] == ["base", "affine"]  # base alone could not end it
@@ -139,3 +140,25 @@ def test_the_step_that_ends_the_search_reports_its_model_or_a_better_one(graf_1_
     assert np.allclose(reported.model, good)
     lowest = min(s["log10_nfa"] for s in reported.steps)
     assert next(s for s in reported.steps if s["step"] == reported.step)["log10_nfa"] == lowest
+
+
+def test_a_near_miss_fitted_to_one_corner_is_refused_by_its_precision(graf_1_3):
+    """Issue 28, case 3 on any step (wide's affine step gave the easy tier's img_058 a 6.6 px model from 21
+    inliers in one part of the image): real graf 1-3 correspondences right by the ground truth, fitted in one
+    corner only, do not pin the homography down over the overlap; spread over the image, they do."""
+    import cv2
+
+    from hardmatch.geometry.extreme_acceptance import MAX_UNCERTAINTY_PX, model_uncertainty, precision_problem
+
+    spec, pts1, pts2, sizes = graf_1_3
+    mapped = cv2.perspectiveTransform(pts1.reshape(-1, 1, 2), spec.H).reshape(-1, 2)
+    right = np.linalg.norm(mapped - pts2, axis=1) < 2.0
+    p1, p2 = pts1[right], pts2[right]
+    corner = np.argsort(np.linalg.norm(p1 - p1.min(axis=0), axis=1))[:21]  # the 21 nearest one corner
+    h_corner = cv2.findHomography(p1[corner], p2[corner], 0)[0]
+    spread = model_uncertainty(h_corner, p1[corner], p2[corner], *sizes)
+    assert spread > MAX_UNCERTAINTY_PX and "fix the homography only" in precision_problem(
+        h_corner, p1[corner], p2[corner], sizes)
+    everywhere = np.random.default_rng(0).choice(len(p1), 21, replace=False)
+    h_all = cv2.findHomography(p1[everywhere], p2[everywhere], 0)[0]
+    assert precision_problem(h_all, p1[everywhere], p2[everywhere], sizes) == ""

@@ -315,9 +315,14 @@ def accept_extreme(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1:
     why = (spread_problem(pts1[inliers], pts2[inliers])
            or homography_problem(h, pts1[inliers], anisotropy_limit(max_view_tilt)))
     why = why or repeated_pattern_problem(pts1[inliers], pts2[inliers], *sizes, min_inliers)
-    if not why:
-        spread = model_uncertainty(h, pts1[inliers], pts2[inliers], *sizes)
-        if spread > MAX_UNCERTAINTY_PX:
-            why = (f"the inliers fix the homography only to {spread:.3g} px over the overlap (halves of them "
-                   f"disagree; > {MAX_UNCERTAINTY_PX:g})")
-    return h, inliers, why
+    return h, inliers, why or precision_problem(h, pts1[inliers], pts2[inliers], sizes)
+
+
+def precision_problem(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, sizes) -> str:
+    """Why the inliers pts1/pts2 (N, 2) do not pin H down over the overlap (:func:`model_uncertainty` above
+    :data:`MAX_UNCERTAINTY_PX`; ``sizes`` ((w1, h1), (w2, h2))), or "" when they do."""
+    spread = model_uncertainty(h, pts1, pts2, *sizes)
+    if spread > MAX_UNCERTAINTY_PX:
+        return (f"the inliers fix the homography only to {spread:.3g} px over the overlap (halves of them "
+                f"disagree; > {MAX_UNCERTAINTY_PX:g})")
+    return ""

@@ -29,6 +29,7 @@ from ..features.patches import build_pyramid
 from ..geometry.a_contrario import EPSILON, NO_MODEL, Validation, result_validation
 from ..geometry.extreme_acceptance import (
     accept_extreme,
+    precision_problem,
     refine_accepted,
     repeated_pattern_problem,
 )
@@ -171,8 +172,10 @@ class OnDemandMatcher:
                 result.model, result.inliers = refine_accepted(
                     result.model, result.inliers, result.points1, result.points2, lafs1, lafs2,
                     self.config.threshold or DEFAULT_H_THRESHOLD)
-                # the refit's inliers pass the check too: a refit never accepts what the model alone could not
-                why = repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
+                # the refit's inliers pass the check too: a refit never accepts what the model alone could not;
+                # and, as on view steps, they must pin the homography down over the overlap (a near miss is no answer)
+                why = (repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
+                       or precision_problem(result.model, *result.inlier_points, sizes))
         validation = result_validation(result)
         if not why and not validation.real(self.nfa_epsilon):
             why = (f"the consensus could be chance: log10 NFA {validation.log10_nfa:.1f} >= "
