@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import fields
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import click

@@ -1,6 +1,7 @@
 """The scene's wide-baseline retry (hardmatch.scene.wide_retry): which pairs it retries, and a real pair
 that the exhaustive stage leaves unverified, recovered onto the scene's features."""
 
+import contextlib
 import shutil
 
 import numpy as np
@@ -66,11 +67,17 @@ def test_a_real_unverified_pair_is_recovered_onto_the_scenes_features(lepoint2_s
     assert store.pair_summaries(path, [tuple(names)])[tuple(names)][0] == 0  # the exhaustive stage gave up
     before = [len(store.read_keypoints(features, n)[0]) for n in names]
     steps = []
-    report = retry_weak_pairs(out, images, names, [tuple(names)], config, progress=steps.append)
+
+    @contextlib.contextmanager
+    def bar(label, length):
+        steps.append((label, length))
+        yield lambda n=1: steps.append(n)
+
+    report = retry_weak_pairs(out, images, names, [tuple(names)], config, bar=bar)
     assert report["tried"] == 1 and len(report["recovered"]) == 1, report
     outcome = report["recovered"][0]
     assert report["weak_after"] == names  # two images: one partner each, still "weak", nothing left to try
-    assert report["left"] == 0 and steps == [1]
+    assert report["left"] == 0 and steps == [("wide retry", 1), 1]  # the bar: one candidate, one retry
     inliers, model, geometry = store.read_inliers(path, *names)
     assert geometry == "fundamental" and model is not None and len(inliers) == outcome["inliers"] >= config.min_inliers
     keypoints = [store.read_keypoints(features, n)[0] for n in names]

@@ -188,6 +188,14 @@ def check_not_empty(value: str) -> None:
         raise ValueError("expected a name or a path, got an empty string")
 
 
-def conf_from_options(cls, options: dict):
-    """A configuration dataclass ``cls`` from a command's options (``None``: not given, the field's default)."""
-    return cls(**{f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None})
+class CommandConf:
+    """Base of a command's own option dataclass (``@dataclass(frozen=True) class XConf(CommandConf)`` with
+    :func:`option` fields): values checked by :func:`check_fields` when made, and :meth:`from_options`."""
+
+    def __post_init__(self):
+        check_fields(self)
+
+    @classmethod
+    def from_options(cls, options: dict):
+        """From a command's options (``None``: not given, the field's default)."""
+        return cls(**{f.name: options[f.name] for f in fields(cls) if options.get(f.name) is not None})

@@ -229,6 +229,17 @@ def refit_sampson(h: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, threshold: 
     return fits[best], errors[best] < threshold
 
 
+def sampson_refit_with_frames(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1: np.ndarray,
+                              lafs2: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """H refitted in the Sampson error (:func:`refit_sampson` at ``SAMPSON_FACTOR * threshold``) over the
+    tentatives pts1/pts2 (K, 2) (float64) and its inliers (K,) bool, less those whose frames lafs1/lafs2
+    (K, 2, 3) disagree with the refit."""
+    h, inliers = refit_sampson(model, pts1, pts2, SAMPSON_FACTOR * threshold)
+    index = np.nonzero(inliers)[0]
+    inliers[index[~laf_consistent("homography", h, lafs1[index], lafs2[index])]] = False
+    return h, inliers
+
+
 def refine_accepted(model: np.ndarray, inliers: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1: np.ndarray,
                     lafs2: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """An accepted homography (its ``inliers`` (K,) among the tentatives pts1/pts2 (K, 2), frames lafs1/lafs2
@@ -237,9 +248,7 @@ def refine_accepted(model: np.ndarray, inliers: np.ndarray, pts1: np.ndarray, pt
     inliers as the model had, else ``(model, inliers)`` come back unchanged."""
     pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
     pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
-    h, refit = refit_sampson(model, pts1, pts2, SAMPSON_FACTOR * threshold)
-    index = np.nonzero(refit)[0]
-    refit[index[~laf_consistent("homography", h, lafs1[index], lafs2[index])]] = False
+    h, refit = sampson_refit_with_frames(model, pts1, pts2, lafs1, lafs2, threshold)
     before = distinct_count(pts1[inliers], pts2[inliers], DUPLICATE_RADIUS)
     if distinct_count(pts1[refit], pts2[refit], DUPLICATE_RADIUS) >= before:
         return h, refit
@@ -305,9 +314,7 @@ def accept_extreme(model: np.ndarray, pts1: np.ndarray, pts2: np.ndarray, lafs1:
     """
     pts1 = np.asarray(pts1, np.float64).reshape(-1, 2)
     pts2 = np.asarray(pts2, np.float64).reshape(-1, 2)
-    h, inliers = refit_sampson(model, pts1, pts2, SAMPSON_FACTOR * threshold)
-    index = np.nonzero(inliers)[0]
-    inliers[index[~laf_consistent("homography", h, lafs1[index], lafs2[index])]] = False
+    h, inliers = sampson_refit_with_frames(model, pts1, pts2, lafs1, lafs2, threshold)
     count = distinct_count(pts1[inliers], pts2[inliers], DUPLICATE_RADIUS)
     if count < min_inliers:
         return h, inliers, (f"only {count} distinct inliers in the Sampson error with frames consistent with the "

@@ -183,7 +183,8 @@ def append_features(path: Path, name: str, extra) -> int:
     from ..core.records import Features
 
     stored = read_features(path, name)
-    source = read_sources(path).get(name) or ""
+    with _h5py().File(path, "r") as f:
+        source = f[name].attrs.get("source") or ""
     combined = Features(np.concatenate([stored.lafs, np.asarray(extra.lafs, np.float64)]),
                         np.concatenate([stored.responses, np.asarray(extra.responses, np.float32)]),
                         np.concatenate([stored.descriptors_numpy, extra.descriptors_numpy]), stored.image_shape,

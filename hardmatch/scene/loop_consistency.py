@@ -31,7 +31,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.options import check_fields, conf_from_options, option
+from ..core.options import CommandConf, option
 
 #: Loop error (degrees) above which a triangle fails. Dev scenes (docs/scenes.md): right pairs' loops
 #: at most 0.66 deg, one weak real pair's 4.0-4.5 deg; wrong models are off by tens of degrees.
@@ -43,7 +43,7 @@ MAX_POSE_POINTS = 400
 
 
 @dataclass(frozen=True)
-class ViewGraphConf:
+class ViewGraphConf(CommandConf):
     """Options of the view-graph check (``hardmatch reconstruct --loop-check/--no-loop-check``)."""
 
     loop_check: bool = option(True, "before mapping, drop verified pairs whose relative rotation breaks most of "
@@ -51,13 +51,6 @@ class ViewGraphConf:
                                     "on by default")
     loop_threshold: float = option(LOOP_THRESHOLD_DEG, "loop error (degrees) above which a triangle of pairs "
                                                        "fails the loop check (default 10)", range="(0, 180)")
-
-    def __post_init__(self):
-        check_fields(self)
-
-    @classmethod
-    def from_options(cls, options: dict) -> "ViewGraphConf":
-        return conf_from_options(cls, options)
 
 
 # --------------------------------------------------------------------------------------------

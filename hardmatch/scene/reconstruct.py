@@ -16,13 +16,13 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable, Optional
 
 from ..core.errors import HardmatchError, ImageError
 from ..core.files import FolderLock, write_atomic
+from ..core.progress import ProgressFactory, no_bar
 from ..twoview.config import PipelineConfig
 from . import database as dblib
 from .camera_mode import prefer_shared, shared_camera_evidence
@@ -33,25 +33,16 @@ from .loop_consistency import ViewGraphConf, check_view_graph, summary_text
 from .mapping import SPARSE, publish_model, run_mapping
 from .pair_matching import match_pairs
 from .pairs import PAIRS_TXT, check_pairs_spec, make_pairs, write_pairs
-from .wide_retry import WideRetryConf, candidate_count, retry_weak_pairs
+from .wide_retry import WideRetryConf, retry_weak_pairs
 from .wide_retry import summary_text as wide_retry_text
 
 SUMMARY_JSON = "summary.json"
 #: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
 SHARED_DATABASE, SHARED_SPARSE = "database.shared.db", "sparse.shared"
 
-#: ``bar(label, length)`` -> a context manager yielding ``advance(n)``; the default draws nothing.
-ProgressFactory = Callable[[str, int], object]
-
-
-@contextmanager
-def _no_bar(label: str, length: int):
-    yield lambda n=1: None
-
-
 def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str = "exhaustive",
                 camera_mode: str = "auto", intrinsics: Optional[str] = None, executor=None,
-                bar: ProgressFactory = _no_bar, warn: Callable[[str], None] = print,
+                bar: ProgressFactory = no_bar, warn: Callable[[str], None] = print,
                 force_mapping: bool = False, view_graph: ViewGraphConf = ViewGraphConf(),
                 wide_retry: WideRetryConf = WideRetryConf()) -> dict:
     """Reconstruct the images of ``image_dir`` into ``out``; returns the summary (also ``out/summary.json``).
@@ -105,8 +96,7 @@ def _run_stages(image_dir: Path, out: Path, names: list[str], config: PipelineCo
     seconds["matching"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()  # weakly attached images: their unverified pairs retried with wide's later steps
-    with bar("wide retry", candidate_count(usable, pair_list, out) if wide_retry.wide_retry else 0) as advance:
-        retried = retry_weak_pairs(out, image_dir, usable, pair_list, config, wide_retry, progress=advance)
+    retried = retry_weak_pairs(out, image_dir, usable, pair_list, config, wide_retry, bar=bar)
     seconds["wide_retry"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()  # the view graph's loops: wrong pairs are dropped before the database

@@ -37,9 +37,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
-from ..core.options import check_fields, conf_from_options, option
+from ..core.options import CommandConf, option
+from ..core.progress import ProgressFactory, no_bar
 from ..twoview.config import PipelineConfig
 from . import hloc_files as store
 
@@ -50,7 +51,7 @@ RETRY_SECONDS = 180.0
 
 
 @dataclass(frozen=True)
-class WideRetryConf:
+class WideRetryConf(CommandConf):
     """Options of the wide-baseline retry (``hardmatch reconstruct --wide-retry/--no-wide-retry``)."""
 
     wide_retry: bool = option(True, "retry the unverified pairs of weakly attached images (fewer than two "
@@ -58,13 +59,6 @@ class WideRetryConf:
                                     "and view-synthesis steps before mapping (docs/scenes.md); on by default")
     wide_retry_seconds: float = option(RETRY_SECONDS, "no new wide retry starts after this many seconds "
                                                       "(default 180)", range="[0, inf)")
-
-    def __post_init__(self):
-        check_fields(self)
-
-    @classmethod
-    def from_options(cls, options: dict) -> "WideRetryConf":
-        return conf_from_options(cls, options)
 
 
 def weak_images(names: list[str], verified: set) -> set[str]:
@@ -193,31 +187,33 @@ def retry_pair(matcher, out: Path, image_dir: Path, a: str, b: str, deadline: fl
 
 
 def retry_weak_pairs(out: Path, image_dir: Path, names: list[str], pairs, config: PipelineConfig,
-                     conf: WideRetryConf = WideRetryConf(), progress: Optional[Callable] = None) -> dict:
+                     conf: WideRetryConf = WideRetryConf(), bar: ProgressFactory = no_bar) -> dict:
     """Retry the candidates among ``pairs`` (written in ``out/matches.h5``) within the budget; returns the
     report: ``enabled``, ``weak_before`` / ``weak_after`` (image names), ``tried``, ``recovered`` (their
     reports), ``failed`` (their reports), ``left`` (candidates not tried: budget), ``seconds_budget``.
-    ``progress(n)`` once per retried pair."""
+    ``bar(label, length)``: a context manager yielding ``advance(n)`` (as ``reconstruct``'s stages have),
+    its length the candidates at the start (an upper bound of the retries), advanced once per retried pair."""
     if not conf.wide_retry:
         return {"enabled": False}
     path = Path(out) / store.MATCHES_H5
     summaries = store.pair_summaries(path, pairs)
     verified = {p for p, (inliers, _, _) in summaries.items() if inliers > 0}
     tried = {p for p, (_, _, mark) in summaries.items() if mark}
-    report = {"enabled": True, "seconds_budget": conf.wide_retry_seconds,
-              "weak_before": sorted(weak_images(names, verified)), "recovered": [], "failed": []}
+    weak = weak_images(names, verified)
+    report = {"enabled": True, "seconds_budget": conf.wide_retry_seconds, "weak_before": sorted(weak),
+              "recovered": [], "failed": []}
     matcher, t0 = None, time.perf_counter()
-    while (pair := next_candidate(names, summaries, verified, tried)) is not None:
-        if time.perf_counter() - t0 >= conf.wide_retry_seconds:
-            break
-        matcher = matcher or wide_matcher(config)
-        outcome = retry_pair(matcher, out, image_dir, *pair, deadline=t0 + conf.wide_retry_seconds)
-        tried.add(pair)
-        if outcome["recovered"]:
-            verified.add(pair)
-        report["recovered" if outcome["recovered"] else "failed"].append(outcome)
-        if progress is not None:
-            progress(1)
+    with bar("wide retry", len(_candidates(summaries, verified, tried, weak))) as advance:
+        while (pair := next_candidate(names, summaries, verified, tried)) is not None:
+            if time.perf_counter() - t0 >= conf.wide_retry_seconds:
+                break
+            matcher = matcher or wide_matcher(config)
+            outcome = retry_pair(matcher, out, image_dir, *pair, deadline=t0 + conf.wide_retry_seconds)
+            tried.add(pair)
+            if outcome["recovered"]:
+                verified.add(pair)
+            report["recovered" if outcome["recovered"] else "failed"].append(outcome)
+            advance(1)
     weak = weak_images(names, verified)
     report.update(tried=len(report["recovered"]) + len(report["failed"]),
                   left=len(_candidates(summaries, verified, tried, weak)), weak_after=sorted(weak))
@@ -231,10 +227,3 @@ def summary_text(report: dict) -> str:
     return (f"wide retry: {len(report['weak_before'])} weak images, {len(report['recovered'])} of "
             f"{report['tried']} pairs recovered")
 
-
-def candidate_count(names: list[str], pairs, out: Path) -> int:
-    """How many pairs the retry would consider now (an upper bound of the retries: a progress bar's length)."""
-    summaries = store.pair_summaries(Path(out) / store.MATCHES_H5, pairs)
-    verified = {p for p, (inliers, _, _) in summaries.items() if inliers > 0}
-    tried = {p for p, (_, _, mark) in summaries.items() if mark}
-    return len(_candidates(summaries, verified, tried, weak_images(names, verified)))
