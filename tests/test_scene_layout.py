@@ -107,6 +107,26 @@ def test_only_subfolders_and_layout_problems(tmp_path):
         list_images(clash)
 
 
+def test_white_space_in_a_name_is_refused_by_name(tmp_path):
+    scene = tmp_path / "scene"
+    _png(scene / "a.png")
+    _png(scene / "my photo.png", seed=1)
+    _png(scene / "cam 1" / "c.png", seed=2)
+    with pytest.raises(DatasetError, match=r"'cam 1/c.png', 'my photo.png': white space in an image name"):
+        list_images(scene)
+
+
+def test_the_output_folder_inside_the_scene_is_not_listed(tmp_path):
+    scene = tmp_path / "scene"
+    for i in range(2):
+        _png(scene / f"{i}.png", seed=i)
+    _png(scene / "out" / "viz" / "pair.png", seed=5)  # what a run wrote into its OUT
+    assert list_images(scene, skip=scene / "out") == ["0.png", "1.png"]
+    os.symlink(scene / "out", tmp_path / "link")
+    assert list_images(scene, skip=tmp_path / "link") == ["0.png", "1.png"]  # resolved through links
+    assert list_images(scene) == ["0.png", "1.png", "out/viz/pair.png"]
+
+
 def test_nested_names_in_the_h5_files_read_by_hloc(tmp_path):
     """features.h5 groups ``cam0/x.png`` are nested groups; resume identity and pair records find them."""
     scene, out = tmp_path / "scene", tmp_path / "out"

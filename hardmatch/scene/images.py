@@ -10,6 +10,8 @@ What is listed:
 - files whose name ends in one of :data:`IMAGE_SUFFIXES` (any case); anything else is ignored;
 - hidden files and folders (a name starting with ``.``: ``.git/``, ``.thumbnails/``, macOS ``._x.jpg``)
   are ignored at every depth;
+- the output folder, when it lies inside the scene folder (``reconstruct photos photos/out``), is not
+  entered: the images a run writes there are not part of the scene;
 - symbolic links are followed, to files and to folders (a camera's folder linked into the scene is
   part of it); a link to a folder already listed (a loop such as ``all -> .``) is not entered again,
   and a broken link is ignored like any file that is not there.
@@ -17,7 +19,8 @@ What is listed:
 A folder that is missing, is not a folder, or holds fewer than two image files is a layout
 problem (:class:`~hardmatch.core.errors.DatasetError`, exit 5), and so are two names that hloc's
 pair names cannot tell apart (``a/b.jpg`` and ``a-b.jpg``: :func:`~hardmatch.scene.hloc_files.pair_name`
-of both is ``a-b.jpg``).
+of both is ``a-b.jpg``), and a name holding white space (``pairs.txt`` is ``name0 name1`` per line, as in
+hloc, so such a name cannot be written there).
 Whether each file decodes is found out when its features are extracted
 (:mod:`hardmatch.scene.features`): a corrupt image is skipped there with a warning.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from ..core.errors import DatasetError
 from .hloc_files import pair_name
@@ -40,10 +44,11 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk(folder: Path) -> list[str]:
-    """Relative ``/`` names of the image files under ``folder`` (unsorted), links followed once."""
+def _walk(folder: Path, skip: Optional[Path] = None) -> list[str]:
+    """Relative ``/`` names of the image files under ``folder`` (unsorted), links followed once; the
+    folder ``skip`` (resolved through links) is not entered."""
     names: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = {os.path.realpath(skip)} if skip is not None else set()
 
     def fail(exc: OSError):
         raise exc
@@ -64,15 +69,16 @@ def _walk(folder: Path) -> list[str]:
     return names
 
 
-def list_images(folder: Path) -> list[str]:
-    """Sorted relative names of the image files under ``folder`` (at least two, else :class:`DatasetError`)."""
+def list_images(folder: Path, skip: Optional[Path] = None) -> list[str]:
+    """Sorted relative names of the image files under ``folder`` (at least two, else :class:`DatasetError`);
+    the folder ``skip`` (a run's output folder) is not listed even when it lies inside ``folder``."""
     folder = Path(folder)
     if not folder.exists():
         raise DatasetError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder (give a folder of images)")
     try:
-        names = sorted(_walk(folder))
+        names = sorted(_walk(folder, skip))
     except OSError as exc:
         where = exc.filename or folder
         raise DatasetError(f"{where}: cannot list ({exc.strerror or exc})") from exc
@@ -81,7 +87,19 @@ def list_images(folder: Path) -> list[str]:
     if len(names) == 1:
         raise DatasetError(f"{folder}: only one image ({names[0]}); a reconstruction needs at least two")
     check_distinct_pair_names(folder, names)
+    check_no_white_space(folder, names)
     return names
+
+
+def check_no_white_space(folder: Path, names: list[str]) -> None:
+    """:class:`DatasetError` naming the images whose relative name holds white space (``pairs.txt``,
+    COLMAP's and hloc's pair list, separates the two names of a pair by a space)."""
+    spaced = [name for name in names if any(ch.isspace() for ch in name)]
+    if spaced:
+        shown = ", ".join(repr(name) for name in spaced[:SHOWN])
+        more = f" (and {len(spaced) - SHOWN} more)" if len(spaced) > SHOWN else ""
+        raise DatasetError(f"{folder}: {shown}{more}: white space in an image name (pairs.txt, as in hloc, "
+                           f"separates names by spaces); rename the files")
 
 
 def check_distinct_pair_names(folder: Path, names: list[str]) -> None:

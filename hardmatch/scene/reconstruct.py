@@ -57,7 +57,7 @@ def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str =
     from .executor import SerialExecutor
 
     image_dir, out = Path(image_dir), Path(out)
-    names = list_images(image_dir)
+    names = list_images(image_dir, skip=out)
     choice = dblib.camera_choice(camera_mode, intrinsics)  # bad options fail before any work
     if config.geometry == "homography":
         raise HardmatchError("reconstruct: --geometry homography describes no 3D scene; use fundamental")

@@ -63,7 +63,7 @@ def evaluate_reconstruction(scene: Path, pipelines: Sequence[tuple], out_dir: Pa
     scene, out_dir = Path(scene), Path(out_dir)
     views = read_strecha_views(scene)
     image_dir = scene / "images"
-    names = list_images(image_dir)
+    names = list_images(image_dir, skip=out_dir)
     labels = [label for label, _ in pipelines]
     if len(set(labels)) != len(labels) or COLMAP_LABEL in labels:
         raise HardmatchError(f"--pipeline: labels must be distinct and not {COLMAP_LABEL!r}, got {labels}")
