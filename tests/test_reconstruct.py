@@ -285,3 +285,37 @@ def test_two_cameras_of_one_size_are_not_merged(tmp_path, monkeypatch):
     assert summary["model"]["cameras"]["mode"] == "per-image"
     assert "reprojection error" in summary["model"]["cameras"]["reason"], summary["model"]["cameras"]
     assert not (tmp_path / "out" / "sparse.shared").exists()
+
+
+def test_one_shared_camera_keeps_poses_points_and_tracks(scene, tmp_path):
+    """The per-image model re-expressed with one camera: the cameras' median parameters, every pose,
+    point and track as it was; cameras of two sizes are refused."""
+    import pycolmap
+
+    from hardmatch.scene.camera_mode import one_shared_camera
+
+    images, out, _ = scene
+    out2 = tmp_path / "out"
+    out2.mkdir()
+    for name in ("features.h5", "matches.h5"):
+        (out2 / name).write_bytes((out / name).read_bytes())
+    assert run("reconstruct", images, out2, *FAST, "--camera-mode", "per-image").returncode == 0
+    model = pycolmap.Reconstruction(str(out2 / "sparse" / "0"))
+    shared = one_shared_camera(model)
+    assert list(shared.cameras) == [1] and shared.num_reg_images() == model.num_reg_images()
+    median = np.median([c.params for c in model.cameras.values()], axis=0)
+    np.testing.assert_allclose(shared.cameras[1].params, median)
+    for image_id, image in model.images.items():
+        again = shared.images[image_id]
+        assert again.name == image.name and again.camera_id == 1
+        np.testing.assert_allclose(again.cam_from_world().matrix(), image.cam_from_world().matrix(), atol=1e-12)
+        assert again.num_points3D == image.num_points3D
+    assert sorted(shared.points3D) == sorted(model.points3D)
+    for point_id, point in model.points3D.items():
+        np.testing.assert_allclose(shared.points3D[point_id].xyz, point.xyz)
+        assert shared.points3D[point_id].track.length() == point.track.length()
+    odd = pycolmap.Reconstruction(model)  # cameras of two sizes cannot be one camera
+    camera = next(iter(odd.cameras.values()))
+    camera.width += 2
+    with pytest.raises(ValueError, match="differ in size"):
+        one_shared_camera(odd)

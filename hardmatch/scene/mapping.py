@@ -115,6 +115,17 @@ def quiet_colmap(quiet: bool = True) -> Iterator[None]:
         pycolmap.logging.minloglevel = level
 
 
+def replace_model(folder: Path, reconstruction) -> None:
+    """Write ``reconstruction`` (COLMAP binary) in place of the model in ``folder``: written beside it
+    under a unique temporary name first, so a failed write leaves the old model."""
+    folder = Path(folder)
+    with temporary_path(folder) as temp:
+        temp.mkdir()
+        reconstruction.write_binary(str(temp))
+        shutil.rmtree(folder, ignore_errors=True)
+        temp.rename(folder)
+
+
 def publish_model(out: Path, folder: str, stats: dict, reconstruction) -> dict:
     """Make ``out/folder`` the scene's model: it becomes ``out/sparse`` and its points ``out/points.ply``.
 

@@ -25,19 +25,20 @@ from ..core.files import FolderLock, write_atomic
 from ..core.progress import ProgressFactory, no_bar
 from ..twoview.config import PipelineConfig
 from . import database as dblib
-from .camera_mode import prefer_shared, shared_camera_evidence
+from .camera_mode import prefer_shared, shared_camera_evidence, shared_camera_model
 from .features import extract_features
 from .hloc_files import FEATURES_H5, MATCHES_H5, drop_pairs_of
 from .images import list_images
 from .loop_consistency import ViewGraphConf, check_view_graph, summary_text
-from .mapping import SPARSE, publish_model, run_mapping
+from .mapping import SPARSE, model_stats, publish_model, replace_model, run_mapping
 from .pair_matching import match_pairs
 from .pairs import PAIRS_TXT, check_pairs_spec, make_pairs, write_pairs
 from .wide_retry import WideRetryConf, retry_weak_pairs
 from .wide_retry import summary_text as wide_retry_text
 
 SUMMARY_JSON = "summary.json"
-#: The second map of ``--camera-mode auto`` (one shared camera) is written here until it is chosen.
+#: ``--camera-mode auto``: the one-camera database is written here until its model is chosen
+#: (``sparse.shared``: where older versions mapped it a second time; their leftovers are removed).
 SHARED_DATABASE, SHARED_SPARSE = "database.shared.db", "sparse.shared"
 
 def reconstruct(image_dir: Path, out: Path, config: PipelineConfig, pairs: str = "exhaustive",
@@ -172,29 +173,32 @@ def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, datab
 def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,
                        per_image: dict, per_image_model, bar: ProgressFactory) -> tuple[Optional[dict], str]:
     """``--camera-mode auto`` after the per-image map (its stats ``per_image`` and its
-    ``pycolmap.Reconstruction``): when that model shows one camera, map again with one shared camera
-    and keep it if it explains the images as well. Returns ``(stats, "")``, the published shared
-    model's stats with ``cameras``, or ``(None, why the per-image cameras stay)``, in which case
-    nothing of the second map is left in ``out``."""
+    ``pycolmap.Reconstruction``): when that model shows one camera, re-adjust it with one shared camera
+    (:func:`~hardmatch.scene.camera_mode.shared_camera_model`) and keep that if it explains the images
+    as well. Returns ``(stats, "")``, the published shared model's stats with ``cameras`` (the model
+    replaces the per-image one in ``out/sparse`` and ``database.db`` gets one camera to match), or
+    ``(None, why the per-image cameras stay)``, in which case ``out`` is left as it was."""
     why = shared_camera_evidence(per_image_model)
     if why is not None:
         return None, f"per-image cameras: {why}"
+    with bar("one shared camera: bundle adjustment", 1) as advance:
+        try:
+            shared_model, note = shared_camera_model(per_image_model)
+        except ValueError as exc:
+            return None, f"per-image cameras: {exc}"
+        advance(1)
+    stats = {**model_stats(shared_model), "model": per_image["model"], "models": per_image["models"]}
+    keep, reason = prefer_shared(per_image, stats)
+    if not keep:
+        return None, f"kept per-image cameras: {reason}"
     try:  # refuses images of different sizes (possible among the unregistered ones)
         shared_db = dblib.write_database(out, image_dir, usable, pair_list, replace(choice, mode="single"),
                                          filename=SHARED_DATABASE)["path"]
     except HardmatchError as exc:
         return None, f"per-image cameras: {exc}"
-    with bar("mapping, one shared camera", len(usable)) as advance:
-        stats, shared_model = run_mapping(out, image_dir, shared_db, len(usable), False, progress=advance,
-                                          folder=SHARED_SPARSE, refine_principal_point=True)
-    keep, reason = prefer_shared(per_image, stats)
-    note = stats.pop("principal_point")
-    if not keep:
-        shared_db.unlink()
-        shutil.rmtree(out / SHARED_SPARSE, ignore_errors=True)
-        return None, f"kept per-image cameras: {reason}"
+    replace_model(Path(per_image["model"]), shared_model)
     os.replace(shared_db, database)
-    return {**publish_model(out, SHARED_SPARSE, stats, shared_model),
+    return {**publish_model(out, SPARSE, stats, shared_model),
             "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}, ""
 
 
