@@ -162,3 +162,55 @@ def test_a_near_miss_fitted_to_one_corner_is_refused_by_its_precision(graf_1_3):
     everywhere = np.random.default_rng(0).choice(len(p1), 21, replace=False)
     h_all = cv2.findHomography(p1[everywhere], p2[everywhere], 0)[0]
     assert precision_problem(h_all, p1[everywhere], p2[everywhere], sizes) == ""
+
+
+def _element_period(strip: np.ndarray) -> int:
+    """The horizontal period (px) of a strip of repeated elements: the highest autocorrelation of its
+    high-passed rows past the first shift at which it turns negative."""
+    g = strip.astype(np.float32)
+    hp = g - cv2.GaussianBlur(g, (0, 0), 3)
+    corr = np.array([(hp[:, s:] * hp[:, :-s]).mean() for s in range(1, strip.shape[1] // 3)])
+    first_negative = int(np.argmax(corr < 0))
+    return first_negative + int(np.argmax(corr[first_negative:])) + 1
+
+
+@pytest.fixture(scope="module")
+def window_band_pair():
+    return window_band_images()
+
+
+def window_band_images():
+    """Issue 28, case 1, from real photos: image 1 a real facade (urban100 img_014); image 2 an unrelated
+    real photo (bsd100) into which the facade's row of windows (70 px high) is pasted one window period
+    along, then slightly rotated and scaled. The two images share nothing but that band of repeated
+    elements: any homography between them is a wrong answer. Returns (image1, image2, band rows)."""
+    urban, other = need_shared("data/train-images/urban100"), need_shared("data/train-images/bsd100")
+    facade = cv2.imread(str(urban / "img_014.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = facade.shape
+    unrelated = cv2.resize(cv2.imread(str(sorted(other.iterdir())[0]), cv2.IMREAD_GRAYSCALE), (w, h))
+    y0, y1 = 820, 890
+    period = _element_period(facade[y0:y1])
+    assert 40 <= period <= 120  # the spacing of the windows, not of their texture
+    composite = unrelated.copy()
+    composite[y0:y1, :w - period] = facade[y0:y1, period:]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), 4.0, 0.92)
+    return facade, cv2.warpAffine(composite, turn, (w, h), borderMode=cv2.BORDER_REFLECT), (y0, y1)
+
+
+def test_a_band_of_repeated_elements_the_first_step_finds_is_refused(window_band_pair):
+    """The first step (DoG, round frames, HardNet) verifies a homography on the band alone, with more
+    inliers than would end the search by count; the wide search's check refuses it as a repeated
+    pattern, and the search with its affine step after it reports no model."""
+    image1, image2, (y0, y1) = window_band_pair
+    config = get_preset("wide").with_options(geometry="homography", max_side=640)  # seconds, not a minute
+    steps = (Step("base"), Step("affine", {"affine": "affnet"}))
+    matcher = OnDemandMatcher(config, steps)
+    works = matcher.load(image1), matcher.load(image2)
+    base = matcher.pipeline(steps[0]).match_features(*(matcher.features(steps[0], w) for w in works))
+    assert base.success and base.num_inliers >= config.step_inliers  # the failure: a count would take it
+    band_y = base.inlier_points[0][:, 1]  # original pixels
+    assert ((band_y > y0 - 10) & (band_y < y1 + 10)).mean() > 0.9  # the model is the band's
+    checked, _ = matcher._check(steps[0], base, works)
+    assert not checked.success and "repeated pattern" in checked.reason
+    reported = matcher.match_pair(image1, image2)
+    assert not reported.success and reported.model is None, reported.steps
