@@ -128,15 +128,15 @@ def run_disk_lightglue(image_dir: Path, workdir: Path, names: Sequence[str], see
     database = write_database(workdir, Path(image_dir), list(names), pairs, CameraChoice("single"))["path"]
     pairs_txt = workdir / "pairs.txt"
     pairs_txt.write_text("".join(f"{a} {b}\n" for a, b in pairs))
-    pycolmap.verify_matches(database, pairs_txt)
-    stages["verify"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
     options = pycolmap.IncrementalPipelineOptions()
     options.random_seed = int(seed)
     (workdir / "sparse").mkdir()
     level = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = 2
+    pycolmap.logging.minloglevel = 2  # COLMAP's INFO log is thousands of lines
     try:
+        pycolmap.verify_matches(database, pairs_txt)
+        stages["verify"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         models = pycolmap.incremental_mapping(database, Path(image_dir), workdir / "sparse", options=options)
     finally:
         pycolmap.logging.minloglevel = level
