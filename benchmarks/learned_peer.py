@@ -27,6 +27,7 @@ import numpy as np
 from hardmatch.scene import hloc_files as store
 from hardmatch.scene.colmap_sift import ColmapSiftResult
 from hardmatch.scene.database import CameraChoice, write_database
+from hardmatch.scene.mapping import quiet_colmap
 
 LABEL = "disk+lightglue"
 #: The LightGlue README's extractor defaults.
@@ -131,15 +132,11 @@ def run_disk_lightglue(image_dir: Path, workdir: Path, names: Sequence[str], see
     options = pycolmap.IncrementalPipelineOptions()
     options.random_seed = int(seed)
     (workdir / "sparse").mkdir()
-    level = pycolmap.logging.minloglevel
-    pycolmap.logging.minloglevel = 2  # COLMAP's INFO log is thousands of lines
-    try:
+    with quiet_colmap(level=2):  # errors only: COLMAP's INFO log is thousands of lines
         pycolmap.verify_matches(database, pairs_txt)
         stages["verify"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         models = pycolmap.incremental_mapping(database, Path(image_dir), workdir / "sparse", options=options)
-    finally:
-        pycolmap.logging.minloglevel = level
     stages["map"] = time.perf_counter() - t0
     best = max(models.values(), key=lambda r: r.num_reg_images(), default=None)
     return ColmapSiftResult(best, time.perf_counter() - start, stages, workdir)

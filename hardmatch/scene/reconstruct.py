@@ -167,7 +167,7 @@ def _map(out: Path, image_dir: Path, usable: list[str], pair_list, choice, datab
         if shared is not None:
             return shared
         cameras = {"mode": "per-image", "reason": reason}
-    return {**publish_model(out, SPARSE, stats, model), "cameras": cameras}
+    return {**publish_model(out, stats, model), "cameras": cameras}
 
 
 def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list, choice, database: Path,
@@ -198,7 +198,7 @@ def _map_shared_camera(out: Path, image_dir: Path, usable: list[str], pair_list,
         return None, f"per-image cameras: {exc}"
     replace_model(Path(per_image["model"]), shared_model)
     os.replace(shared_db, database)
-    return {**publish_model(out, SPARSE, stats, shared_model),
+    return {**publish_model(out, stats, shared_model),
             "cameras": {"mode": "shared", "reason": f"{reason}; {note}"}}, ""
 
 
