@@ -108,15 +108,17 @@ def wide_matcher(config: PipelineConfig):
 
 
 def nearest_within(points, stored, radius: float):
-    """For each of ``points`` (M, 2), the index of the nearest of ``stored`` (N, 2) within ``radius`` px, else -1."""
+    """For each of ``points`` (M, 2), the index of the nearest of ``stored`` (N, 2) within ``radius`` px, else -1.
+    A k-d tree: no (M, N) distance matrix (a view step's thousands of inliers against a scene image's features)."""
     import numpy as np
+    from scipy.spatial import cKDTree
 
     points, stored = np.asarray(points, np.float64).reshape(-1, 2), np.asarray(stored, np.float64).reshape(-1, 2)
     if len(stored) == 0 or len(points) == 0:
         return np.full(len(points), -1, np.int64)
-    squared = ((points[:, None, :] - stored[None, :, :]) ** 2).sum(-1)
-    nearest = squared.argmin(1)
-    return np.where(squared[np.arange(len(points)), nearest] <= radius ** 2, nearest, -1)
+    # the tree's bound is strict: the next float above the radius keeps a distance of exactly ``radius``
+    distance, nearest = cKDTree(stored).query(points, distance_upper_bound=np.nextafter(radius, np.inf))
+    return np.where(np.isfinite(distance), nearest, -1).astype(np.int64)
 
 
 def joined_record(result, stored0, stored1, radius: float) -> tuple[dict, list, list]:

@@ -168,7 +168,7 @@ class OnDemandMatcher:
         else:
             why = repeated_pattern_problem(*result.inlier_points, *sizes, self.config.min_inliers)
             if not why and result.geometry == "homography":  # the view steps' precision: Sampson refit, LO
-                lafs1, lafs2 = (f.lafs[result.matches[:, i]] for i, f in enumerate((result.features1, result.features2)))
+                lafs1, lafs2 = _matched_lafs(result)
                 result.model, result.inliers = refine_accepted(
                     result.model, result.inliers, result.points1, result.points2, lafs1, lafs2,
                     self.config.threshold or DEFAULT_H_THRESHOLD)
@@ -189,7 +189,7 @@ class OnDemandMatcher:
     def _accept_views(self, step: Step, result) -> str:
         """Accept a homography of a view step (:func:`~hardmatch.geometry.extreme_acceptance.accept_extreme`); reason "" when
         accepted, ``result`` then holds the refitted model and its inliers."""
-        lafs1, lafs2 = result.features1.lafs[result.matches[:, 0]], result.features2.lafs[result.matches[:, 1]]
+        lafs1, lafs2 = _matched_lafs(result)
         sizes = tuple((f.image_shape[1], f.image_shape[0]) for f in (result.features1, result.features2))
         result.model, result.inliers, why = accept_extreme(
             result.model, result.points1, result.points2, lafs1, lafs2, sizes, self.config.min_inliers,
@@ -247,3 +247,8 @@ class OnDemandMatcher:
         best.config = self.config
         best.timings = {**{f"step {t['step']}": t["seconds"] for t in tried}, "total": time.perf_counter() - t_start}
         return best
+
+
+def _matched_lafs(result) -> tuple[np.ndarray, np.ndarray]:
+    """The frames (K, 2, 3) of a result's K tentative matches in image 1 and in image 2."""
+    return result.features1.lafs[result.matches[:, 0]], result.features2.lafs[result.matches[:, 1]]
